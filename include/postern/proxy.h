@@ -161,7 +161,8 @@ struct proxy_parse_options {
  * Parses the PROXY header at the start of buf[0..len).
  * Returns the header length (> 0) when complete: bytes past it belong to the application.
  * Returns PROXY_NEED_MORE when buf is a valid prefix of a header, PROXY_INVALID otherwise.
- * opts may be NULL for defaults. On PROXY_NEED_MORE and PROXY_INVALID, only hdr->error is set.
+ * opts may be NULL for defaults. After PROXY_NEED_MORE or PROXY_INVALID only hdr->error is
+ * meaningful (PROXY_OK for NEED_MORE).
  */
 int proxy_parse(const uint8_t *buf, size_t len, const struct proxy_parse_options *opts,
                 struct proxy_header *hdr);
