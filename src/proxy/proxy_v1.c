@@ -24,61 +24,81 @@ struct v1_line {
     bool complete;
 };
 
-static bool is_digit(uint8_t c)
+/* Hot path: the field scanners are small and called once per field, so inline them all. */
+#define V1_HOT static inline __attribute__((always_inline))
+
+V1_HOT bool is_digit(uint8_t c)
 {
     return (unsigned)(c - '0') <= 9;
 }
 
-static bool is_ipv6_char(uint8_t c)
-{
-    return is_digit(c) || (unsigned)((c | 0x20) - 'a') <= 5 || c == ':' || c == '.';
-}
+/* Bytes that can appear in IPv6 text: hex digits, ':' and '.' (for a trailing dotted quad). */
+static const uint8_t ipv6_text_char[256] = {
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+    ['8'] = 1, ['9'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, [':'] = 1, ['.'] = 1,
+};
 
 /* Decimal without sign or leading zeros, at most max_digits long and at most max_value. */
-static enum field_result scan_decimal(struct v1_line *line, int max_digits, unsigned max_value,
-                                      unsigned *out)
+V1_HOT enum field_result scan_decimal(const uint8_t **pos, const uint8_t *stop, size_t max_digits,
+                                      unsigned max_value, unsigned *out)
 {
-    const uint8_t *p = line->pos, *stop = line->stop;
+    const uint8_t *p = *pos;
     if (p == stop)
         return FIELD_PARTIAL;
-    if (!is_digit(*p))
+    unsigned value = (unsigned)(p[0] - '0');
+    if (value > 9)
         return FIELD_BAD;
-    unsigned value = (unsigned)(*p++ - '0');
+    size_t n = 1;
     if (value != 0) {
-        for (int i = 1; i < max_digits && p < stop && is_digit(*p); i++)
-            value = value * 10 + (unsigned)(*p++ - '0');
+        size_t limit = (size_t)(stop - p) < max_digits ? (size_t)(stop - p) : max_digits;
+        while (n < limit && is_digit(p[n]))
+            value = value * 10 + (unsigned)(p[n++] - '0');
     }
     if (value > max_value)
         return FIELD_BAD;
     *out = value;
-    line->pos = p;
+    *pos = p + n;
     return FIELD_OK;
 }
 
-static enum field_result scan_ipv4(struct v1_line *line, struct proxy_ip *ip)
+V1_HOT enum field_result scan_port(struct v1_line *line, uint16_t *port)
 {
+    unsigned value = 0;
+    enum field_result r = scan_decimal(&line->pos, line->stop, 5, 65535, &value);
+    *port = (uint16_t)value;
+    return r;
+}
+
+V1_HOT enum field_result scan_ipv4(struct v1_line *line, struct proxy_ip *ip)
+{
+    const uint8_t *p = line->pos, *stop = line->stop;
+    enum field_result r = FIELD_OK;
     for (int octet = 0; octet < 4; octet++) {
         if (octet > 0) {
-            if (line->pos == line->stop)
-                return FIELD_PARTIAL;
-            if (*line->pos != '.')
+            if (p == stop) {
+                r = FIELD_PARTIAL;
+                break;
+            }
+            if (*p++ != '.')
                 return FIELD_BAD;
-            line->pos++;
         }
-        unsigned value;
-        enum field_result r = scan_decimal(line, 3, 255, &value);
-        if (r != FIELD_OK)
-            return r;
+        unsigned value = 0;
+        if ((r = scan_decimal(&p, stop, 3, 255, &value)) != FIELD_OK)
+            break;
         ip->addr[octet] = (uint8_t)value;
     }
+    line->pos = p;
     ip->family = PROXY_FAM_INET;
-    return FIELD_OK;
+    return r;
 }
 
 static enum field_result scan_ipv6(struct v1_line *line, struct proxy_ip *ip)
 {
     const uint8_t *start = line->pos, *p = start;
-    while (p < line->stop && is_ipv6_char(*p) && p - start <= IPV6_TEXT_MAX)
+    const uint8_t *limit = line->stop - start > IPV6_TEXT_MAX + 1 ? start + IPV6_TEXT_MAX + 1
+                                                                  : line->stop;
+    while (p < limit && ipv6_text_char[*p])
         p++;
     if (p - start > IPV6_TEXT_MAX)
         return FIELD_BAD;
@@ -94,7 +114,7 @@ static enum field_result scan_ipv6(struct v1_line *line, struct proxy_ip *ip)
  * After a field: a single space when another field follows, the end of the line after the last.
  * Returns 0 when the separator is right, or a PROXY_NEED_MORE / PROXY_INVALID result.
  */
-static int expect_separator(struct v1_line *line, bool last, enum proxy_error field_error,
+V1_HOT int expect_separator(struct v1_line *line, bool last, enum proxy_error field_error,
                             struct proxy_header *hdr)
 {
     if (line->pos == line->stop) {
@@ -113,7 +133,7 @@ static int expect_separator(struct v1_line *line, bool last, enum proxy_error fi
 }
 
 /* Turns a field's result into 0 (go on), PROXY_NEED_MORE, or PROXY_INVALID with the error. */
-static int field_outcome(const struct v1_line *line, enum field_result r,
+V1_HOT int field_outcome(const struct v1_line *line, enum field_result r,
                          enum proxy_error field_error, struct proxy_header *hdr)
 {
     if (r == FIELD_OK)
@@ -125,35 +145,34 @@ static int field_outcome(const struct v1_line *line, enum field_result r,
     return proxy_fail(hdr, field_error);
 }
 
-static const struct {
-    const char *text;
-    uint8_t len;
-    uint8_t family;
-} v1_protocols[] = {
-    {"TCP4", 4, PROXY_FAM_INET},
-    {"TCP6", 4, PROXY_FAM_INET6},
-    {"UNKNOWN", 7, PROXY_FAM_UNSPEC},
-};
+static bool is_proper_prefix(const uint8_t *p, size_t avail, const char *word)
+{
+    return avail < strlen(word) && memcmp(p, word, avail) == 0;
+}
 
+/* The protocol keyword: "TCP4", "TCP6" or "UNKNOWN", or a prefix of one on a partial line. */
 static int parse_protocol(struct v1_line *line, struct proxy_header *hdr)
 {
-    size_t avail = (size_t)(line->stop - line->pos);
-    for (size_t i = 0; i < sizeof v1_protocols / sizeof v1_protocols[0]; i++) {
-        size_t n = v1_protocols[i].len;
-        if (avail < n) {
-            if (!line->complete && memcmp(line->pos, v1_protocols[i].text, avail) == 0)
-                return PROXY_NEED_MORE;
-            continue;
-        }
-        if (memcmp(line->pos, v1_protocols[i].text, n) != 0)
-            continue;
-        if (avail > n && line->pos[n] != ' ')
-            return proxy_fail(hdr, PROXY_ERR_V1_FAMILY);
-        hdr->family = v1_protocols[i].family;
-        line->pos += n;
-        return 0;
+    static const char unknown[] = "UNKNOWN";
+    const uint8_t *p = line->pos;
+    size_t avail = (size_t)(line->stop - p), n;
+    if (avail >= 4 && memcmp(p, "TCP", 3) == 0 && (p[3] == '4' || p[3] == '6')) {
+        hdr->family = p[3] == '4' ? PROXY_FAM_INET : PROXY_FAM_INET6;
+        n = 4;
+    } else if (avail >= 7 && memcmp(p, unknown, 7) == 0) {
+        hdr->family = PROXY_FAM_UNSPEC;
+        n = 7;
+    } else if (!line->complete && (is_proper_prefix(p, avail, "TCP4") ||
+                                   is_proper_prefix(p, avail, "TCP6") ||
+                                   is_proper_prefix(p, avail, unknown))) {
+        return PROXY_NEED_MORE;
+    } else {
+        return proxy_fail(hdr, PROXY_ERR_V1_FAMILY);
     }
-    return proxy_fail(hdr, PROXY_ERR_V1_FAMILY);
+    if (avail > n && p[n] != ' ')
+        return proxy_fail(hdr, PROXY_ERR_V1_FAMILY);
+    line->pos += n;
+    return 0;
 }
 
 /* UNKNOWN may carry anything up to the CRLF; the receiver ignores it and uses the socket. */
@@ -168,30 +187,33 @@ static int finish_unknown(const struct v1_line *line, struct proxy_header *hdr)
     return 0;
 }
 
+V1_HOT enum field_result scan_ip(struct v1_line *line, bool v4, struct proxy_ip *ip)
+{
+    return v4 ? scan_ipv4(line, ip) : scan_ipv6(line, ip);
+}
+
+/* A scanned field, then the separator that must follow it. */
+V1_HOT int finish_field(struct v1_line *line, enum field_result scanned, enum proxy_error error,
+                        bool last, struct proxy_header *hdr)
+{
+    int rc = field_outcome(line, scanned, error, hdr);
+    return rc != 0 ? rc : expect_separator(line, last, error, hdr);
+}
+
 static int parse_addresses(struct v1_line *line, struct proxy_header *hdr)
 {
+    bool v4 = hdr->family == PROXY_FAM_INET;
     int rc;
-    enum field_result (*scan_ip)(struct v1_line *, struct proxy_ip *) =
-        hdr->family == PROXY_FAM_INET ? scan_ipv4 : scan_ipv6;
-    if ((rc = expect_separator(line, false, PROXY_ERR_V1_FAMILY, hdr)) != 0)
+    if ((rc = expect_separator(line, false, PROXY_ERR_V1_FAMILY, hdr)) != 0 ||
+        (rc = finish_field(line, scan_ip(line, v4, &hdr->src), PROXY_ERR_V1_SRC_ADDR, false,
+                           hdr)) != 0 ||
+        (rc = finish_field(line, scan_ip(line, v4, &hdr->dst), PROXY_ERR_V1_DST_ADDR, false,
+                           hdr)) != 0 ||
+        (rc = finish_field(line, scan_port(line, &hdr->src_port), PROXY_ERR_V1_SRC_PORT, false,
+                           hdr)) != 0 ||
+        (rc = finish_field(line, scan_port(line, &hdr->dst_port), PROXY_ERR_V1_DST_PORT, true,
+                           hdr)) != 0)
         return rc;
-    if ((rc = field_outcome(line, scan_ip(line, &hdr->src), PROXY_ERR_V1_SRC_ADDR, hdr)) != 0 ||
-        (rc = expect_separator(line, false, PROXY_ERR_V1_SRC_ADDR, hdr)) != 0)
-        return rc;
-    if ((rc = field_outcome(line, scan_ip(line, &hdr->dst), PROXY_ERR_V1_DST_ADDR, hdr)) != 0 ||
-        (rc = expect_separator(line, false, PROXY_ERR_V1_DST_ADDR, hdr)) != 0)
-        return rc;
-    unsigned port;
-    if ((rc = field_outcome(line, scan_decimal(line, 5, 65535, &port), PROXY_ERR_V1_SRC_PORT,
-                            hdr)) != 0 ||
-        (rc = expect_separator(line, false, PROXY_ERR_V1_SRC_PORT, hdr)) != 0)
-        return rc;
-    hdr->src_port = (uint16_t)port;
-    if ((rc = field_outcome(line, scan_decimal(line, 5, 65535, &port), PROXY_ERR_V1_DST_PORT,
-                            hdr)) != 0 ||
-        (rc = expect_separator(line, true, PROXY_ERR_V1_DST_PORT, hdr)) != 0)
-        return rc;
-    hdr->dst_port = (uint16_t)port;
     hdr->transport = PROXY_TRANSPORT_STREAM;
     hdr->has_addresses = true;
     return 0;
