@@ -83,7 +83,7 @@ enum proxy_error {
     PROXY_OK = 0,
     PROXY_ERR_NOT_PROXY,          /* neither v1 "PROXY " nor the v2 signature */
     PROXY_ERR_V1_TOO_LONG,        /* no CRLF within 107 bytes */
-    PROXY_ERR_V1_LINE_END,        /* lone CR or LF, or a control byte in the line */
+    PROXY_ERR_V1_LINE_END,        /* lone CR or LF, or a control byte in a TCP4/TCP6 line */
     PROXY_ERR_V1_SEPARATOR,       /* fields not separated by exactly one space */
     PROXY_ERR_V1_FAMILY,          /* protocol is not TCP4, TCP6 or UNKNOWN */
     PROXY_ERR_V1_SRC_ADDR,        /* source address invalid or of the wrong family */
@@ -143,7 +143,8 @@ struct proxy_header {
     uint8_t command;     /* enum proxy_command; v1 is always PROXY */
     uint8_t family;      /* enum proxy_family; v1 UNKNOWN is UNSPEC */
     uint8_t transport;   /* enum proxy_transport; v1 is STREAM, or UNSPEC for UNKNOWN */
-    bool has_addresses;  /* false for LOCAL, UNSPEC, v1 UNKNOWN: use the socket's endpoints */
+    bool has_addresses;  /* IP endpoints present; false for LOCAL, UNSPEC, v1 UNKNOWN (use the
+                            socket's endpoints) and UNIX (paths in src_unix/dst_unix) */
     uint16_t src_port, dst_port;            /* host byte order (INET, INET6) */
     struct proxy_ip src, dst;               /* INET, INET6 */
     struct proxy_bytes src_unix, dst_unix;  /* UNIX: 108-byte raw paths */
@@ -193,14 +194,17 @@ struct proxy_encode_options {
 
 /*
  * Writes a v1 line for hdr (PROXY with INET/INET6 addresses, or UNKNOWN when !has_addresses).
- * Returns bytes written, or -1 when hdr cannot be expressed in v1 or cap is too small.
+ * Returns bytes written, or -1 when hdr cannot be expressed in v1 (a DGRAM transport, a family
+ * other than INET/INET6 with addresses) or cap is too small.
  */
 int proxy_encode_v1(uint8_t *out, size_t cap, const struct proxy_header *hdr);
 
 /*
  * Writes a v2 header for hdr's command/family/transport/addresses followed by the given TLVs
- * (hdr->tlv is ignored). Returns bytes written, or -1 when the header would not fit in cap or
- * in 65551 bytes, or pad_to is smaller than the header.
+ * (hdr->tlv is ignored). Returns bytes written, or -1 when: the command, family or transport is
+ * out of range; a PROXY header of an IP or UNIX family has no addresses; the header would not
+ * fit in cap or in 65551 bytes; or pad_to cannot be met (smaller than the header, or a gap of
+ * 1 or 2 bytes, too small for a NOOP TLV).
  */
 int proxy_encode_v2(uint8_t *out, size_t cap, const struct proxy_header *hdr,
                     const struct proxy_tlv *tlvs, size_t ntlvs,

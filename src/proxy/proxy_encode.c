@@ -81,8 +81,10 @@ int proxy_encode_v1(uint8_t *out, size_t cap, const struct proxy_header *hdr)
         put(&w, "PROXY UNKNOWN\r\n", 15);
         return finish(&w);
     }
+    /* v1 speaks TCP only: a UDP header written as TCP4/TCP6 would describe another connection. */
     if ((hdr->family != PROXY_FAM_INET && hdr->family != PROXY_FAM_INET6) ||
-        hdr->src.family != hdr->family || hdr->dst.family != hdr->family)
+        hdr->src.family != hdr->family || hdr->dst.family != hdr->family ||
+        hdr->transport == PROXY_TRANSPORT_DGRAM)
         return -1;
     put(&w, hdr->family == PROXY_FAM_INET ? "PROXY TCP4 " : "PROXY TCP6 ", 11);
     put_ip_text(&w, &hdr->src);
@@ -98,22 +100,28 @@ int proxy_encode_v1(uint8_t *out, size_t cap, const struct proxy_header *hdr)
     return finish(&w);
 }
 
+/* A PROXY header of the INET, INET6 or UNIX family needs its block; LOCAL may go without. */
 static void put_address_block(struct writer *w, const struct proxy_header *hdr)
 {
     size_t ip_len = hdr->family == PROXY_FAM_INET ? 4 : 16;
+    bool required = hdr->command == PROXY_CMD_PROXY;
     switch (hdr->family) {
     case PROXY_FAM_INET:
     case PROXY_FAM_INET6:
-        if (!hdr->has_addresses)
+        if (!hdr->has_addresses) {
+            w->overflow = w->overflow || required;
             return;
+        }
         put(w, hdr->src.addr, ip_len);
         put(w, hdr->dst.addr, ip_len);
         put_be16(w, hdr->src_port);
         put_be16(w, hdr->dst_port);
         return;
     case PROXY_FAM_UNIX:
-        if (!hdr->src_unix.ptr)
+        if (!hdr->src_unix.ptr) {
+            w->overflow = w->overflow || required;
             return;
+        }
         for (int i = 0; i < 2; i++) {
             struct proxy_bytes path = i == 0 ? hdr->src_unix : hdr->dst_unix;
             size_t n = path.len < PROXY_UNIX_PATH_LENGTH ? path.len : PROXY_UNIX_PATH_LENGTH;

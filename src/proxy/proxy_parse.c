@@ -47,7 +47,7 @@ static const struct {
     [PROXY_OK] = {"ok", "valid header"},
     [PROXY_ERR_NOT_PROXY] = {"not_proxy", "not a PROXY protocol header"},
     [PROXY_ERR_V1_TOO_LONG] = {"v1_too_long", "v1 header longer than 107 bytes"},
-    [PROXY_ERR_V1_LINE_END] = {"v1_line_end", "v1 header has a lone CR or LF"},
+    [PROXY_ERR_V1_LINE_END] = {"v1_line_end", "v1 header has a lone CR or LF, or a control byte"},
     [PROXY_ERR_V1_SEPARATOR] = {"v1_separator", "v1 fields must be separated by one space"},
     [PROXY_ERR_V1_FAMILY] = {"v1_family", "v1 protocol is not TCP4, TCP6 or UNKNOWN"},
     [PROXY_ERR_V1_SRC_ADDR] = {"v1_src_addr", "v1 source address is invalid for the protocol"},

@@ -178,10 +178,11 @@ static int parse_protocol(struct v1_line *line, struct proxy_header *hdr)
 /* UNKNOWN may carry anything up to the CRLF; the receiver ignores it and uses the socket. */
 static int finish_unknown(const struct v1_line *line, struct proxy_header *hdr)
 {
-    if (!line->complete)
-        return PROXY_NEED_MORE;
+    /* A CR before the stop is a lone one, even on a partial line (stop excludes a final CR). */
     if (memchr(line->pos, '\r', (size_t)(line->stop - line->pos)))
         return proxy_fail(hdr, PROXY_ERR_V1_LINE_END);
+    if (!line->complete)
+        return PROXY_NEED_MORE;
     hdr->transport = PROXY_TRANSPORT_UNSPEC;
     hdr->has_addresses = false;
     return 0;
@@ -242,6 +243,19 @@ static int find_line_end(const uint8_t *buf, size_t len, uint32_t max_length, st
     return 0;
 }
 
+/*
+ * Error path of the keyword and of TCP4/TCP6 fields: a control byte in the line (a lone CR or
+ * LF, a NUL, a tab) is reported as such rather than as the field it happened to break.
+ */
+static int fail_line(const uint8_t *buf, const struct v1_line *line, struct proxy_header *hdr)
+{
+    for (const uint8_t *p = buf + V1_FIELDS_START; p < line->stop; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            return proxy_fail(hdr, PROXY_ERR_V1_LINE_END);
+    }
+    return PROXY_INVALID;
+}
+
 int proxy_parse_v1(const uint8_t *buf, size_t len, uint32_t max_length, struct proxy_header *hdr)
 {
     struct v1_line line = {.pos = buf + V1_FIELDS_START};
@@ -254,8 +268,11 @@ int proxy_parse_v1(const uint8_t *buf, size_t len, uint32_t max_length, struct p
     if (line.pos < line.stop && *line.pos == ' ')
         return proxy_fail(hdr, PROXY_ERR_V1_SEPARATOR);
     if ((rc = parse_protocol(&line, hdr)) != 0)
-        return rc;
-    rc = hdr->family == PROXY_FAM_UNSPEC ? finish_unknown(&line, hdr) : parse_addresses(&line, hdr);
+        return rc == PROXY_INVALID ? fail_line(buf, &line, hdr) : rc;
+    if (hdr->family == PROXY_FAM_UNSPEC)
+        rc = finish_unknown(&line, hdr);
+    else if ((rc = parse_addresses(&line, hdr)) == PROXY_INVALID)
+        rc = fail_line(buf, &line, hdr);
     if (rc != 0)
         return rc;
     hdr->length = (uint32_t)(line.stop + 2 - buf);
