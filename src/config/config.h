@@ -1,0 +1,111 @@
+/*
+ * postern's effective configuration, loaded from TOML with Stalwart's key names.
+ *
+ * config_load() validates everything before anything runs: on any error it returns NULL, and
+ * every problem (and every warning, such as an unknown key) has been written to the diagnostics
+ * stream as "file:line: key: message". The result is immutable and shared by all workers.
+ */
+#ifndef POSTERN_CONFIG_H
+#define POSTERN_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "netset/netset.h"
+
+/* Defaults and bounds, named so that every limit is visible in one place. */
+#define CONFIG_DEFAULT_PROXY_TIMEOUT_MS 5000
+#define CONFIG_DEFAULT_PROXY_MAX_HEADER PROXY_DEFAULT_MAX_LENGTH
+#define CONFIG_DEFAULT_MAX_CONNECTIONS 8192
+#define CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_MS 10000
+#define CONFIG_DEFAULT_IDLE_TIMEOUT_MS 300000
+#define CONFIG_MAX_WORKERS 256
+#define CONFIG_MAX_LISTENERS 256
+#define CONFIG_MAX_BINDS 64
+#define CONFIG_ID_MAX 64
+#define CONFIG_MAX_CONNECTIONS_LIMIT (1u << 20) /* largest max-connections: Linux's nr_open */
+#define CONFIG_MAX_PROXY_TIMEOUT_MS 3600000u     /* server.proxy.timeout: at most 1h */
+#define CONFIG_MIN_PROXY_MAX_HEADER 16           /* a v2 header's fixed part */
+#define CONFIG_FILE_MAX (16u << 20)              /* largest configuration file read */
+#define CONFIG_BIND_TEXT_MAX 64                  /* "[" IPv6 "]:" port, NUL, with room */
+
+enum listener_protocol {
+    PROTOCOL_SMTP,
+    PROTOCOL_IMAP,
+};
+
+/* Where a listener's PROXY trust comes from, for `postern check` and logs. */
+enum trust_source {
+    TRUST_OFF,      /* no trusted networks: PROXY headers are never accepted */
+    TRUST_GLOBAL,   /* server.proxy.trusted-networks */
+    TRUST_LISTENER, /* server.listener.<id>.proxy.trusted-networks */
+};
+
+struct bind_address {
+    struct sockaddr_storage addr;
+    socklen_t addr_len;
+    char text[CONFIG_BIND_TEXT_MAX]; /* "127.0.0.1:2525", "[::1]:2525" as written, normalised */
+};
+
+struct listener_config {
+    char id[CONFIG_ID_MAX];
+    enum listener_protocol protocol;
+    struct bind_address binds[CONFIG_MAX_BINDS];
+    size_t nbinds;
+    bool tls_implicit;            /* tls.implicit */
+    uint32_t max_connections;     /* 0: only the server-wide limit applies */
+    const struct netset *trusted; /* PROXY accepted from these peers; NULL when TRUST_OFF */
+    enum trust_source trust_source;
+    struct netset *own_trusted;   /* owned: the listener's own list, when it has one */
+    bool assume_tls;              /* proxy.assume-tls: clients reached the proxy over TLS */
+};
+
+struct config {
+    char source[256];             /* file name, or "<embedded default>" */
+    char hostname[256];           /* server.hostname (default: the machine's host name) */
+    char data_dir[1024];          /* server.data-dir */
+    unsigned workers;             /* server.workers; 0 in the file means one per core */
+    uint32_t max_connections;     /* server.max-connections */
+    uint32_t shutdown_timeout_ms; /* server.shutdown-timeout */
+    uint32_t idle_timeout_ms;     /* server.idle-timeout: a session with no input is closed */
+
+    struct netset *trusted_networks; /* server.proxy.trusted-networks (may be empty) */
+    uint32_t proxy_timeout_ms;       /* server.proxy.timeout: deadline for a trusted header */
+    uint32_t proxy_max_header;       /* server.proxy.max-header-size, bytes */
+
+    struct netset *blocked_networks; /* server.blocked-networks: refused at connect */
+    struct netset *allowed_networks; /* server.allowed-networks: never blocked nor banned */
+
+    struct listener_config *listeners;
+    size_t nlisteners;
+};
+
+/* The configuration used when postern runs without --config. */
+extern const char config_embedded_default[];
+
+/* Parses and validates; NULL on any error. Diagnostics go to diag (may be NULL). */
+struct config *config_load(const char *text, size_t len, const char *filename, FILE *diag);
+/* Reads the file (or config_embedded_default when path is NULL) and loads it. */
+struct config *config_load_file(const char *path, FILE *diag);
+void config_free(struct config *config);
+
+/* The effective listeners as `postern check` shows them. */
+void config_describe(const struct config *config, FILE *out);
+
+/* "5s", "250ms", "2m", "1h", "1d"; false on anything else. */
+bool config_parse_duration(const char *text, size_t len, uint64_t *ms);
+
+/*
+ * Parses "127.0.0.1:25" or "[::1]:25": a numeric address (no host names; IPv6 in brackets)
+ * and a port 1-65535. Fills addr, addr_len and the normalised text. False with why set, e.g.
+ *   "::1:25": an IPv6 address must be in brackets, e.g. "[::1]:25"
+ */
+bool config_parse_bind(const char *text, size_t len, struct bind_address *out, char *why,
+                       size_t whylen);
+
+const char *listener_protocol_name(enum listener_protocol protocol);
+
+#endif

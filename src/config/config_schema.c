@@ -1,0 +1,305 @@
+/*
+ * The schema as data: every key postern understands, with its type, its field and its default.
+ * The walk over the TOML tree looks keys up here, so a key missing from these tables is by
+ * construction an unknown key, and gets a warning rather than silently doing nothing.
+ */
+#include <string.h>
+
+#include "config/config_internal.h"
+
+/* workers is declared unsigned; KEY_COUNT stores a uint32_t. They must be the same type. */
+_Static_assert(_Generic(((struct config *)0)->workers, uint32_t: 1, default: 0),
+               "struct config.workers must be a uint32_t for KEY_COUNT");
+
+#define SERVER_FIELD(field) .offset = offsetof(struct config, field)
+#define SERVER_TEXT(field) SERVER_FIELD(field), .size = sizeof(((struct config *)0)->field)
+#define LISTENER_FIELD(field) .offset = offsetof(struct listener_config, field)
+
+#define SECOND 1000
+#define HOUR (3600 * SECOND)
+#define DAY (24 * HOUR)
+
+/* A name that goes into SMTP greetings: no spaces, no line breaks, nothing to inject. */
+static const char *check_hostname(const char *text)
+{
+    if (text[0] == '\0')
+        return "must not be empty";
+    if (text[0] == '.' || text[0] == '-')
+        return "must start with a letter or digit";
+    if (strspn(text, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") !=
+        strlen(text))
+        return "may only contain letters, digits, '.', '-' and '_'";
+    return NULL;
+}
+
+static const char *check_not_empty(const char *text)
+{
+    return text[0] == '\0' ? "must not be empty" : NULL;
+}
+
+const struct key_spec config_server_keys[] = {
+    /* default: the machine's host name, filled in after loading */
+    {"server.hostname", KEY_TEXT, SERVER_TEXT(hostname), .check = check_hostname},
+    {"server.data-dir", KEY_TEXT, SERVER_TEXT(data_dir), .fallback_text = "./data",
+     .check = check_not_empty},
+    /* 0: one worker per core */
+    {"server.workers", KEY_COUNT, SERVER_FIELD(workers), .min = 0, .max = CONFIG_MAX_WORKERS},
+    {"server.max-connections", KEY_COUNT, SERVER_FIELD(max_connections), .min = 1,
+     .max = CONFIG_MAX_CONNECTIONS_LIMIT, .fallback = CONFIG_DEFAULT_MAX_CONNECTIONS},
+    {"server.shutdown-timeout", KEY_DURATION, SERVER_FIELD(shutdown_timeout_ms), .min = 0,
+     .max = HOUR, .fallback = CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_MS},
+    {"server.idle-timeout", KEY_DURATION, SERVER_FIELD(idle_timeout_ms), .min = 1, .max = DAY,
+     .fallback = CONFIG_DEFAULT_IDLE_TIMEOUT_MS},
+    {"server.proxy.trusted-networks", KEY_NETWORKS, SERVER_FIELD(trusted_networks),
+     .trusts_peers = true},
+    {"server.proxy.timeout", KEY_DURATION, SERVER_FIELD(proxy_timeout_ms), .min = 1,
+     .max = CONFIG_MAX_PROXY_TIMEOUT_MS, .fallback = CONFIG_DEFAULT_PROXY_TIMEOUT_MS},
+    {"server.proxy.max-header-size", KEY_COUNT, SERVER_FIELD(proxy_max_header),
+     .min = CONFIG_MIN_PROXY_MAX_HEADER, .max = PROXY_V2_MAX_LENGTH,
+     .fallback = CONFIG_DEFAULT_PROXY_MAX_HEADER},
+    {"server.blocked-networks", KEY_NETWORKS, SERVER_FIELD(blocked_networks)},
+    {"server.allowed-networks", KEY_NETWORKS, SERVER_FIELD(allowed_networks)},
+    {"server.listener", KEY_LISTENERS, .offset = 0}, /* tables of listener keys, below */
+};
+const size_t config_server_key_count = sizeof config_server_keys / sizeof config_server_keys[0];
+
+const struct key_spec config_listener_keys[] = {
+    {"bind", KEY_BINDS, .required = true},
+    {"protocol", KEY_PROTOCOL, LISTENER_FIELD(protocol), .required = true},
+    {"tls.implicit", KEY_BOOL, LISTENER_FIELD(tls_implicit)},
+    /* 0: only the server-wide limit applies */
+    {"max-connections", KEY_COUNT, LISTENER_FIELD(max_connections), .min = 0,
+     .max = CONFIG_MAX_CONNECTIONS_LIMIT},
+    /* present: replaces the global list for this listener; [] turns PROXY off */
+    {"proxy.trusted-networks", KEY_NETWORKS, LISTENER_FIELD(own_trusted), .trusts_peers = true},
+    {"proxy.assume-tls", KEY_BOOL, LISTENER_FIELD(assume_tls)},
+};
+const size_t config_listener_key_count =
+    sizeof config_listener_keys / sizeof config_listener_keys[0];
+
+/* Scopes track which keys they saw in a 64-bit mask. */
+_Static_assert(sizeof config_server_keys / sizeof config_server_keys[0] <= 64, "seen mask");
+_Static_assert(sizeof config_listener_keys / sizeof config_listener_keys[0] <= 64, "seen mask");
+
+void config_apply_defaults(const struct key_spec *keys, size_t nkeys, void *target)
+{
+    char *base = target;
+    for (size_t i = 0; i < nkeys; i++) {
+        const struct key_spec *spec = &keys[i];
+        uint32_t number = (uint32_t)spec->fallback;
+        bool flag = spec->fallback != 0;
+        switch (spec->type) {
+        case KEY_COUNT:
+        case KEY_DURATION:
+            memcpy(base + spec->offset, &number, sizeof number);
+            break;
+        case KEY_BOOL:
+            memcpy(base + spec->offset, &flag, sizeof flag);
+            break;
+        case KEY_TEXT:
+            if (spec->fallback_text)
+                snprintf(base + spec->offset, spec->size, "%s", spec->fallback_text);
+            break;
+        default: /* networks, binds, protocol and listeners start empty */
+            break;
+        }
+    }
+}
+
+/* ---- The walk ---- */
+
+/* A key relative to its scope ("proxy.trusted-networks"), to look up in the schema. A component
+ * with a '.' or a NUL in it cannot name a schema key, so such a name matches nothing. */
+struct rel_name {
+    char text[CONFIG_REL_NAME_MAX];
+    size_t len;
+    unsigned unmatchable; /* components that cannot match, in the current stack */
+};
+
+struct rel_mark {
+    size_t len;
+    bool unmatchable;
+};
+
+static struct rel_mark rel_push(struct rel_name *rel, const char *key, size_t key_len)
+{
+    struct rel_mark mark = {rel->len, false};
+    size_t need = key_len + (rel->len ? 1 : 0);
+    if (memchr(key, '.', key_len) || memchr(key, '\0', key_len) ||
+        rel->len + need >= sizeof rel->text) {
+        mark.unmatchable = true;
+        rel->unmatchable++;
+        return mark;
+    }
+    if (rel->len)
+        rel->text[rel->len++] = '.';
+    memcpy(rel->text + rel->len, key, key_len);
+    rel->len += key_len;
+    rel->text[rel->len] = '\0';
+    return mark;
+}
+
+static void rel_pop(struct rel_name *rel, struct rel_mark mark)
+{
+    if (mark.unmatchable)
+        rel->unmatchable--;
+    rel->len = mark.len;
+    rel->text[rel->len] = '\0';
+}
+
+struct scope {
+    const struct key_spec *keys;
+    size_t nkeys;
+    void *target;
+    uint64_t seen; /* bit i: keys[i] was given */
+};
+
+static const struct key_spec *find_key(const struct scope *scope, const struct rel_name *rel)
+{
+    if (rel->unmatchable)
+        return NULL;
+    for (size_t i = 0; i < scope->nkeys; i++) {
+        if (strcmp(scope->keys[i].name, rel->text) == 0)
+            return &scope->keys[i];
+    }
+    return NULL;
+}
+
+/* True when rel names a table on the way to a schema key ("server.proxy"). */
+static bool is_key_prefix(const struct scope *scope, const struct rel_name *rel)
+{
+    if (rel->unmatchable)
+        return false;
+    for (size_t i = 0; i < scope->nkeys; i++) {
+        const char *name = scope->keys[i].name;
+        if (strncmp(name, rel->text, rel->len) == 0 && name[rel->len] == '.')
+            return true;
+    }
+    return false;
+}
+
+static const char *last_part(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    return dot ? dot + 1 : name;
+}
+
+static void append_suggestion(char *out, size_t cap, const char *prefix, const char *name)
+{
+    size_t used = strlen(out);
+    snprintf(out + used, cap - used, "%s%s%s", used ? " or " : "", prefix, name);
+}
+
+bool config_suggest_key(const char *key, size_t len, char *out, size_t cap)
+{
+    out[0] = '\0';
+    for (size_t i = 0; i < config_server_key_count; i++) {
+        const char *last = last_part(config_server_keys[i].name);
+        if (strlen(last) == len && memcmp(last, key, len) == 0)
+            append_suggestion(out, cap, "", config_server_keys[i].name);
+    }
+    for (size_t i = 0; i < config_listener_key_count; i++) {
+        const char *last = last_part(config_listener_keys[i].name);
+        if (strlen(last) == len && memcmp(last, key, len) == 0)
+            append_suggestion(out, cap, "server.listener.<id>.", config_listener_keys[i].name);
+    }
+    return out[0] != '\0';
+}
+
+/* A misplaced postern key ("trusted-networks" at the top, "timeout" under a listener) is
+ * worth a suggestion; keys of Stalwart's other sections (storage, queue...) are not ours. */
+static bool may_be_ours(const struct key_path *path)
+{
+    return strncmp(path->text, "server.", strlen("server.")) == 0 || !strchr(path->text, '.');
+}
+
+static void warn_unknown_leaf(struct loader *ld, const char *key, size_t key_len, size_t line,
+                              const struct key_path *path)
+{
+    char suggestion[CONFIG_MESSAGE_MAX];
+    if (may_be_ours(path) && config_suggest_key(key, key_len, suggestion, sizeof suggestion))
+        config_warning(ld, line, "unknown key %s (ignored); did you mean %s?", path->text,
+                       suggestion);
+    else
+        config_warning(ld, line, "unknown key %s (ignored)", path->text);
+}
+
+/* Every leaf of an unknown table is named, so the operator sees exactly what is ignored. */
+static void warn_unknown(struct loader *ld, const struct toml_entry *e, struct key_path *path)
+{
+    if (toml_kind_of(e->value) != TOML_TABLE || toml_table_size(e->value) == 0) {
+        warn_unknown_leaf(ld, e->key, e->key_len, e->key_pos.line, path);
+        return;
+    }
+    struct toml_entry inner;
+    TOML_TABLE_FOREACH(inner, e->value) {
+        size_t mark = key_path_push(path, inner.key, inner.key_len);
+        warn_unknown(ld, &inner, path);
+        key_path_pop(path, mark);
+    }
+}
+
+static void walk_table(struct loader *ld, const struct toml_value *table, struct key_path *path,
+                       struct rel_name *rel, struct scope *scope);
+
+static void apply_key(struct loader *ld, const struct key_spec *spec, const struct key_site *site,
+                      struct key_path *path, struct scope *scope)
+{
+    scope->seen |= UINT64_C(1) << (spec - scope->keys);
+    if (spec->type == KEY_LISTENERS)
+        config_apply_listeners(ld, site, path);
+    else
+        config_apply_value(ld, spec, site, scope->target);
+}
+
+static void visit_entry(struct loader *ld, const struct toml_entry *e, struct key_path *path,
+                        struct rel_name *rel, struct scope *scope)
+{
+    struct key_site site = {e->value, path->text, e->key_pos.line};
+    const struct key_spec *spec = find_key(scope, rel);
+    if (spec) {
+        apply_key(ld, spec, &site, path, scope);
+    } else if (is_key_prefix(scope, rel)) {
+        if (toml_kind_of(e->value) == TOML_TABLE)
+            walk_table(ld, e->value, path, rel, scope);
+        else
+            config_error(ld, site.line, path->text, "expected a table, found %s",
+                         toml_kind_name(toml_kind_of(e->value)));
+    } else {
+        warn_unknown(ld, e, path);
+    }
+}
+
+static void walk_table(struct loader *ld, const struct toml_value *table, struct key_path *path,
+                       struct rel_name *rel, struct scope *scope)
+{
+    struct toml_entry e;
+    TOML_TABLE_FOREACH(e, table) {
+        size_t path_mark = key_path_push(path, e.key, e.key_len);
+        struct rel_mark mark = rel_push(rel, e.key, e.key_len);
+        visit_entry(ld, &e, path, rel, scope);
+        rel_pop(rel, mark);
+        key_path_pop(path, path_mark);
+    }
+}
+
+void config_walk_root(struct loader *ld, const struct toml_value *root)
+{
+    struct key_path path = {.len = 0};
+    struct rel_name rel = {.len = 0};
+    struct scope scope = {config_server_keys, config_server_key_count, ld->config, 0};
+    walk_table(ld, root, &path, &rel, &scope);
+}
+
+void config_walk_listener(struct loader *ld, const struct toml_value *table, struct key_path *path,
+                          struct listener_config *listener)
+{
+    struct rel_name rel = {.len = 0};
+    struct scope scope = {config_listener_keys, config_listener_key_count, listener, 0};
+    walk_table(ld, table, path, &rel, &scope);
+    for (size_t i = 0; i < scope.nkeys; i++) {
+        if (scope.keys[i].required && !(scope.seen & (UINT64_C(1) << i)))
+            config_error(ld, toml_position(table).line, path->text, "missing required key %s",
+                         scope.keys[i].name);
+    }
+}
