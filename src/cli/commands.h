@@ -4,7 +4,9 @@
 
 #define EXIT_USAGE 64 /* sysexits.h EX_USAGE */
 
+int cmd_serve(int argc, char **argv);
 int cmd_proxy(int argc, char **argv);
+int cmd_check(int argc, char **argv);
 int cmd_proxy_decode(int argc, char **argv);
 int cmd_proxy_encode(int argc, char **argv);
 

@@ -20,7 +20,9 @@ static const struct command {
     int (*run)(int argc, char **argv);
     const char *summary;
 } commands[] = {
+    {"serve", cmd_serve, "run the server (the default without a command)"},
     {"proxy", cmd_proxy, "decode or encode PROXY protocol headers"},
+    {"check", cmd_check, "validate a configuration and show its listeners"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "show this help"},
 };
@@ -29,8 +31,9 @@ static int cmd_help(int argc, char **argv)
 {
     (void)argc;
     (void)argv;
-    printf("usage: postern [COMMAND [ARGS...]]\n\n"
-           "Without a command postern starts the server (not yet available in this version).\n\n"
+    printf("usage: postern [--config FILE] [--log-format logfmt|json]\n"
+           "       postern COMMAND [ARGS...]\n\n"
+           "Without a command postern starts the server.\n\n"
            "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         printf("  %-10s %s\n", commands[i].name, commands[i].summary);
@@ -39,12 +42,9 @@ static int cmd_help(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        cmd_version(argc, argv);
-        fprintf(stderr, "postern: the server is not part of this version yet; "
-                        "try 'postern proxy decode --help'\n");
-        return 0;
-    }
+    if (argc < 2 || (argv[1][0] == '-' && strcmp(argv[1], "--help") != 0 &&
+                     strcmp(argv[1], "-h") != 0 && strcmp(argv[1], "--version") != 0))
+        return cmd_serve(argc, argv);
     const char *name = argv[1];
     if (strcmp(name, "--version") == 0)
         name = "version";

@@ -105,3 +105,30 @@ def cert_factory(tmp_path):
             pytest.skip("needs openssl")
         return peers.make_cert(tmp_path / "certs", cn, key=key)
     return make
+
+
+@pytest.fixture
+def start_postern(request, tmp_path, postern_bin):
+    """start_postern(config_text, extra_args=()) -> running peers.Postern, stopped at teardown;
+    its log is printed when the test fails."""
+    started = []
+
+    def start(config_text, **kw):
+        if not os.access(postern_bin, os.X_OK):
+            pytest.fail(f"postern binary not built: {postern_bin}")
+        srv = peers.Postern(config_text, tmp_path / f"postern{len(started)}", **kw)
+        started.append(srv)
+        return srv.start()
+
+    yield start
+    failed = _failed(request)
+    unclean = []
+    for srv in reversed(started):
+        status = srv.stop()
+        if failed or status != 0:
+            print(f"---- postern log ({srv.dir}) ----\n{srv.log()}")
+        if status != 0:
+            unclean.append(status)
+    # A sanitizer report, a crash or a hang at shutdown fails the test that caused it.
+    if unclean and not failed:
+        pytest.fail(f"postern did not exit cleanly on SIGTERM (status {unclean})")

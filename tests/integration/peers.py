@@ -39,7 +39,7 @@ from collections import namedtuple
 __all__ = [
     "PeerError", "ConfigError", "HAProxy", "Nginx", "Cert",
     "repo_root", "postern_binary", "free_port", "wait_for_port", "is_listening",
-    "connect_from", "make_cert", "find_program", "missing_programs",
+    "connect_from", "make_cert", "find_program", "missing_programs", "Postern", "parse_logfmt",
     "NGINX_STREAM_MODULE", "START_TIMEOUT", "STOP_TIMEOUT",
 ]
 
@@ -521,3 +521,104 @@ class Nginx(_Peer):
             if hp:
                 out.append(hp)
         return out
+
+
+# ---------------------------------------------------------------------------------------------
+# postern itself
+
+_LOGFMT_FIELD = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)')
+
+
+def parse_log_line(line):
+    """One log line, logfmt or JSON, as a dict of strings."""
+    if line.startswith("{"):
+        import json
+        return {k: (str(v).lower() if isinstance(v, bool) else str(v))
+                for k, v in json.loads(line).items()}
+    return parse_logfmt(line)
+
+
+def parse_logfmt(line):
+    """One logfmt line as a dict; quoted values are unescaped."""
+    fields = {}
+    for key, value in _LOGFMT_FIELD.findall(line):
+        if value.startswith('"'):
+            value = re.sub(r'\\(.)', r'\1', value[1:-1])
+        fields[key] = value
+    return fields
+
+
+class Postern:
+    """A postern server on loopback with its log captured.
+
+        with Postern(config_text, workdir) as srv:
+            srv.wait_event("connect", client="127.0.0.2")
+
+    config_text is TOML; "{data_dir}" in it is replaced by a directory under workdir.
+    The server logs in logfmt to a file; events() parses it.
+    """
+
+    def __init__(self, config_text, workdir, extra_args=(), start_timeout=START_TIMEOUT):
+        self.dir = os.path.abspath(str(workdir))
+        os.makedirs(self.dir, exist_ok=True)
+        self.config_path = os.path.join(self.dir, "postern.toml")
+        self.log_path = os.path.join(self.dir, "postern.log")
+        self.config_text = config_text.replace("{data_dir}", os.path.join(self.dir, "data"))
+        self.extra_args = list(extra_args)
+        self.start_timeout = start_timeout
+        self.proc = None
+        self.returncode = None
+
+    def start(self):
+        with open(self.config_path, "w") as f:
+            f.write(self.config_text)
+        open(self.log_path, "wb").close()
+        self.proc = _spawn([postern_binary(), "--config", self.config_path, *self.extra_args],
+                           self.log_path, self.dir)
+        try:
+            self.wait_event("started", timeout=self.start_timeout)
+        except PeerError:
+            self.stop()
+            raise
+        return self
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def events(self, event=None, **match):
+        """Parsed log lines, optionally only those with this event and these field values."""
+        found = []
+        for line in self.log().splitlines():
+            fields = parse_log_line(line)
+            if event is not None and fields.get("event") != event:
+                continue
+            if all(fields.get(k) == str(v) for k, v in match.items()):
+                found.append(fields)
+        return found
+
+    def wait_event(self, event, timeout=5.0, **match):
+        """Waits for a log event with these fields; returns it, or raises PeerError."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.events(event, **match)
+            if found:
+                return found[0]
+            if self.proc.poll() is not None:
+                raise PeerError(f"postern exited ({self.proc.returncode}) before event "
+                                f"{event} {match}:\n{self.log()}")
+            if time.monotonic() > deadline:
+                raise PeerError(f"no event {event} {match} within {timeout}s:\n{self.log()}")
+            time.sleep(0.02)
+
+    def stop(self, timeout=STOP_TIMEOUT):
+        if self.proc is not None and self.returncode is None:
+            self.returncode = _stop(self.proc, timeout=timeout)
+        return self.returncode
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, exc_type, exc, tb):
+        self.stop()
+        return False

@@ -1,0 +1,81 @@
+/*
+ * A client connection: its socket, buffers, deadline, and the stage it is in. Data flows one
+ * way: socket -> PROXY stage -> (TLS stage) -> protocol session.
+ */
+#ifndef POSTERN_NET_CONN_H
+#define POSTERN_NET_CONN_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log/log.h"
+#include "net/client_info.h"
+#include "net/event_loop.h"
+#include "net/service.h"
+
+/* Input is read into a fixed buffer; a session with more unconsumed input is refused. */
+#define CONN_INPUT_CAPACITY 4096
+/* Past this much unsent output the core stops reading (a client that never reads replies). */
+#define CONN_OUTPUT_HIGH_WATER (256 * 1024)
+
+struct worker;
+struct listener;
+struct service;
+
+enum conn_stage {
+    STAGE_PROXY,   /* waiting for a trusted peer's PROXY header */
+    STAGE_SESSION, /* the protocol service owns the input */
+    STAGE_CLOSING, /* flushing the last output */
+    STAGE_CLOSED,  /* socket closed, memory freed after this loop iteration */
+};
+
+struct out_buffer {
+    uint8_t *data;
+    size_t len, sent, cap;
+};
+
+struct conn {
+    struct io_watch watch;         /* the socket */
+    struct timer timer;            /* PROXY deadline, then the idle timeout */
+    struct worker *worker;         /* owner; conns never move between threads */
+    struct listener *listener;
+    enum conn_stage stage;
+    struct client_info info;       /* filled by the PROXY stage, read by everything after */
+    const struct service *service;
+    void *session;
+    bool peer_closed;              /* read returned 0: no more input will come */
+    bool reading_paused;           /* output above the high-water mark */
+    bool first_input_checked;      /* untrusted peers: first bytes checked for a PROXY header */
+    uint64_t last_input_ms;        /* for the idle timeout */
+    uint64_t bytes_in, bytes_out;
+    size_t in_len;                 /* unconsumed bytes in in[] */
+    struct out_buffer out;
+    struct conn *prev, *next;      /* the worker's list, for shutdown */
+    uint8_t *in;                   /* CONN_INPUT_CAPACITY, or more during the PROXY stage */
+    size_t in_cap;
+};
+
+/* Called by the worker for an accepted socket and its peer. Takes ownership of fd. */
+void conn_accept(struct worker *worker, struct listener *listener, int fd,
+                 const struct sockaddr_storage *peer);
+
+/* Queues output; tries to send at once. */
+void conn_write(struct conn *conn, const void *data, size_t len);
+void conn_printf(struct conn *conn, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Flushes what is queued, then closes. Safe to call more than once, from any callback. */
+void conn_close(struct conn *conn);
+/* Closes at once, dropping unsent output. */
+void conn_abort(struct conn *conn);
+/* Says the service's goodbye for reason, then closes. */
+void conn_farewell(struct conn *conn, enum farewell reason);
+
+/* Starts a log line carrying listener, conn, client and (when proxied) proxy fields. */
+void conn_log_begin(const struct conn *conn, struct log_line *line, enum log_level level,
+                    const char *event);
+
+/* The PROXY stage (or accept, for direct clients) knows the client: check access, start. */
+void conn_client_known(struct conn *conn);
+
+#endif

@@ -1,0 +1,41 @@
+/*
+ * The interface between the network core and a protocol service (SMTP, IMAP). The core owns
+ * sockets, buffers, timers and the PROXY/TLS stages; a service only sees bytes in, bytes out.
+ */
+#ifndef POSTERN_NET_SERVICE_H
+#define POSTERN_NET_SERVICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct conn;
+
+/* Why the core ends a connection with a protocol-level goodbye. */
+enum farewell {
+    FAREWELL_BLOCKED,         /* the client is in server.blocked-networks */
+    FAREWELL_BUSY,            /* a connection limit was reached */
+    FAREWELL_IDLE,            /* no input within the idle timeout */
+    FAREWELL_SHUTDOWN,        /* the server is stopping */
+    FAREWELL_UNTRUSTED_PROXY, /* a PROXY header from a peer that is not trusted */
+    FAREWELL_LINE_TOO_LONG,   /* input buffer full without a complete command */
+};
+
+struct service {
+    const char *name;
+    /* Creates the session and writes the greeting; NULL closes the connection. */
+    void *(*open)(struct conn *conn);
+    /*
+     * Consumes input; returns how many bytes it used (the rest is offered again with more).
+     * May write replies and call conn_close(). Called again while it makes progress.
+     */
+    size_t (*input)(void *session, struct conn *conn, const uint8_t *data, size_t len);
+    /* The last line before the core closes: e.g. "421 4.4.2 idle timeout" or "* BYE ...". */
+    void (*farewell)(struct conn *conn, enum farewell reason);
+    /* Frees the session (conn is still valid, its socket may already be closed). */
+    void (*close)(void *session, struct conn *conn);
+};
+
+extern const struct service smtp_service;
+extern const struct service imap_service;
+
+#endif
