@@ -389,3 +389,73 @@ def test_sigterm_stops_cleanly(start_postern):
         assert srv.stop() == 0  # an idle session is told goodbye within the shutdown timeout
         assert read_reply(sock).startswith("421 4.3.2")
     assert srv.events("stopped")
+
+
+@pytest.mark.requires("haproxy", "openssl")
+def test_tls_facts_from_haproxy_ssl_tlv(proxied_smtp, start_haproxy, cert_factory):
+    import ssl
+    srv, backend = proxied_smtp
+    cert = cert_factory("mail.postern.test")
+    front = free_port()
+    start_haproxy(f"""
+defaults
+    mode tcp
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+listen mail
+    bind {HOST}:{front} ssl crt {cert.pem}
+    server postern {HOST}:{backend} send-proxy-v2-ssl-cn
+""")
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with connect_from("127.0.0.2", HOST, front) as raw:
+        with ctx.wrap_socket(raw, server_hostname="mail.postern.test") as sock:
+            assert "[127.0.0.2]" in ehlo(sock)
+            version = sock.version()
+    event = srv.wait_event("connect", listener="smtp-proxy")
+    assert event["client"].startswith("127.0.0.2:")
+    assert event["tls"] == "proxy"
+    assert event["tls_version"] == version
+
+
+def test_assume_tls_only_for_proxied_clients(start_postern):
+    port = free_port()
+    srv = start_postern(server_config(listener(
+        "smtp-proxy", port, extra="[server.listener.smtp-proxy.proxy]\nassume-tls = true\n"
+                                  f'trusted-networks = ["{TRUSTED_PROXY}"]\n')))
+    with connect_from(TRUSTED_PROXY, HOST, port) as sock:
+        sock.sendall(b"PROXY TCP4 127.0.0.32 127.0.0.1 40007 25\r\n")
+        ehlo(sock)
+    assert srv.wait_event("connect", client="127.0.0.32:40007")["tls"] == "assumed"
+    # A direct client of the same listener did not come through the TLS-terminating proxy.
+    with connect_from("127.0.0.33", HOST, port) as sock:
+        ehlo(sock)
+        client_port = sock.getsockname()[1]
+    assert "tls" not in srv.wait_event("connect", client=f"127.0.0.33:{client_port}")
+
+
+def test_idle_session_is_closed_with_a_reply(start_postern):
+    port = free_port()
+    srv = start_postern(server_config(listener("smtp", port), extra_server='idle-timeout = "1s"\n'))
+    with connect_from("127.0.0.2", HOST, port) as sock:
+        assert read_reply(sock).startswith("220 ")
+        assert read_reply(sock, timeout=5).startswith("421 4.4.2")
+        assert closed_without_data(sock)
+    srv.wait_event("idle_timeout")
+
+
+def test_server_limit_counts_silent_trusted_peers(start_postern):
+    port = free_port()
+    srv = start_postern(server_config(listener("smtp-proxy", port),
+                                      extra_server="max-connections = 1\n"))
+    first = connect_from(TRUSTED_PROXY, HOST, port)
+    try:
+        time.sleep(0.2)
+        with connect_from(TRUSTED_PROXY, HOST, port) as second:
+            # Over the limit, a proxy gets no reply at all: it would reach the client raw.
+            assert closed_without_data(second)
+        assert srv.wait_event("connection_limit")["limit"] == "server.max-connections"
+    finally:
+        first.close()
