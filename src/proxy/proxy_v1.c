@@ -39,9 +39,13 @@ static const uint8_t ipv6_text_char[256] = {
     ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, [':'] = 1, ['.'] = 1,
 };
 
-/* Decimal without sign or leading zeros, at most max_digits long and at most max_value. */
-V1_HOT enum field_result scan_decimal(const uint8_t **pos, const uint8_t *stop, size_t max_digits,
-                                      unsigned max_value, unsigned *out)
+/*
+ * Decimal without sign or leading zeros, at most max_digits long and at most max_value.
+ * On a complete line the CR at stop ends any digit run, so the scan needs no bounds check and
+ * its trip count is a constant; a partial line has no such sentinel and checks each byte.
+ */
+V1_HOT enum field_result scan_decimal(const uint8_t **pos, const uint8_t *stop, bool sentinel,
+                                      size_t max_digits, unsigned max_value, unsigned *out)
 {
     const uint8_t *p = *pos;
     if (p == stop)
@@ -50,10 +54,13 @@ V1_HOT enum field_result scan_decimal(const uint8_t **pos, const uint8_t *stop, 
     if (value > 9)
         return FIELD_BAD;
     size_t n = 1;
-    if (value != 0) {
+    if (value != 0 && sentinel) {
+        for (; n < max_digits && is_digit(p[n]); n++)
+            value = value * 10 + (unsigned)(p[n] - '0');
+    } else if (value != 0) {
         size_t limit = (size_t)(stop - p) < max_digits ? (size_t)(stop - p) : max_digits;
-        while (n < limit && is_digit(p[n]))
-            value = value * 10 + (unsigned)(p[n++] - '0');
+        for (; n < limit && is_digit(p[n]); n++)
+            value = value * 10 + (unsigned)(p[n] - '0');
     }
     if (value > max_value)
         return FIELD_BAD;
@@ -65,7 +72,7 @@ V1_HOT enum field_result scan_decimal(const uint8_t **pos, const uint8_t *stop, 
 V1_HOT enum field_result scan_port(struct v1_line *line, uint16_t *port)
 {
     unsigned value = 0;
-    enum field_result r = scan_decimal(&line->pos, line->stop, 5, 65535, &value);
+    enum field_result r = scan_decimal(&line->pos, line->stop, line->complete, 5, 65535, &value);
     *port = (uint16_t)value;
     return r;
 }
@@ -84,7 +91,7 @@ V1_HOT enum field_result scan_ipv4(struct v1_line *line, struct proxy_ip *ip)
                 return FIELD_BAD;
         }
         unsigned value = 0;
-        if ((r = scan_decimal(&p, stop, 3, 255, &value)) != FIELD_OK)
+        if ((r = scan_decimal(&p, stop, line->complete, 3, 255, &value)) != FIELD_OK)
             break;
         ip->addr[octet] = (uint8_t)value;
     }
@@ -262,7 +269,7 @@ int proxy_parse_v1(const uint8_t *buf, size_t len, uint32_t max_length, struct p
     int rc;
     if ((rc = find_line_end(buf, len, max_length, &line, hdr)) != 0)
         return rc;
-    memset(hdr, 0, sizeof *hdr);
+    proxy_clear_header(hdr);
     hdr->version = 1;
     hdr->command = PROXY_CMD_PROXY;
     if (line.pos < line.stop && *line.pos == ' ')

@@ -243,7 +243,7 @@ int proxy_parse_v2(const uint8_t *buf, size_t len, uint32_t max_length, struct p
     if (rc != 0)
         return rc;
     uint32_t total = PROXY_V2_HEADER_LENGTH + (uint32_t)proxy_be16(buf + 14);
-    memset(hdr, 0, sizeof *hdr);
+    proxy_clear_header(hdr);
     hdr->version = V2_VERSION;
     hdr->command = buf[12] & 0x0F;
     hdr->family = buf[13] >> 4;
