@@ -7,6 +7,7 @@
 int cmd_serve(int argc, char **argv);
 int cmd_proxy(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_hash_password(int argc, char **argv);
 int cmd_proxy_decode(int argc, char **argv);
 int cmd_proxy_encode(int argc, char **argv);
 

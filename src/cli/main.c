@@ -23,6 +23,7 @@ static const struct command {
     {"serve", cmd_serve, "run the server (the default without a command)"},
     {"proxy", cmd_proxy, "decode or encode PROXY protocol headers"},
     {"check", cmd_check, "validate a configuration and show its listeners"},
+    {"hash-password", cmd_hash_password, "print a password hash for [[directory.accounts]]"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "show this help"},
 };

@@ -100,6 +100,15 @@ size_t key_path_push(struct key_path *path, const char *key, size_t key_len)
     return old;
 }
 
+size_t key_path_push_index(struct key_path *path, size_t index)
+{
+    size_t old = path->len;
+    char text[32];
+    int n = snprintf(text, sizeof text, "[%zu]", index);
+    path_append(path, text, (size_t)n);
+    return old;
+}
+
 void key_path_pop(struct key_path *path, size_t old_len)
 {
     path->len = old_len;
@@ -159,6 +168,8 @@ static struct config *new_config(struct loader *ld, const char *source)
     new_netset(ld, &config->trusted_networks);
     new_netset(ld, &config->blocked_networks);
     new_netset(ld, &config->allowed_networks);
+    if (!(config->directory = directory_new()))
+        config_error(ld, 0, NULL, "out of memory");
     return config;
 }
 
@@ -173,7 +184,13 @@ static void finish(struct loader *ld, const struct toml_value *root)
                        "no listeners: postern will not accept connections (define "
                        "[server.listener.<id>] with bind and protocol)");
     config_resolve_listeners(ld);
+    config_finish_tls(ld);
     compile_netsets(ld);
+    /* Entries with open connections are never evicted, so the client table must hold at
+     * least one per connection the server admits. */
+    config->client_policy.max_entries = config->max_connections > CLIENT_TABLE_MAX_ENTRIES
+                                            ? config->max_connections
+                                            : CLIENT_TABLE_MAX_ENTRIES;
 }
 
 struct config *config_load(const char *text, size_t len, const char *filename, FILE *diag)
@@ -192,6 +209,7 @@ struct config *config_load(const char *text, size_t len, const char *filename, F
     }
     toml_free(root);
     free(ld.origins);
+    free(ld.account_lines);
     if (ld.errors) {
         config_free(ld.config);
         return NULL;
@@ -246,5 +264,7 @@ void config_free(struct config *config)
     netset_free(config->trusted_networks);
     netset_free(config->blocked_networks);
     netset_free(config->allowed_networks);
+    directory_free(config->directory);
+    config_free_tls(config);
     free(config);
 }

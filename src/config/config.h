@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "access/client_table.h"
+#include "auth/directory.h"
 #include "netset/netset.h"
 
 /* Defaults and bounds, named so that every limit is visible in one place. */
@@ -31,6 +33,25 @@
 #define CONFIG_MIN_PROXY_MAX_HEADER 16           /* a v2 header's fixed part */
 #define CONFIG_FILE_MAX (16u << 20)              /* largest configuration file read */
 #define CONFIG_BIND_TEXT_MAX 64                  /* "[" IPv6 "]:" port, NUL, with room */
+
+/* SMTP session limits (session.*). */
+#define CONFIG_DEFAULT_MAX_MESSAGE_SIZE (25u << 20)   /* session.data.limits.size: 25 MiB */
+#define CONFIG_MIN_MESSAGE_SIZE 1024                   /* room for the headers of a message */
+#define CONFIG_MAX_MESSAGE_SIZE_LIMIT (1u << 30)      /* 1 GiB */
+#define CONFIG_DEFAULT_MAX_RECIPIENTS 100              /* RFC 5321 4.5.3.1.8: at least 100 */
+#define CONFIG_MAX_RECIPIENTS_LIMIT 10000
+#define CONFIG_DEFAULT_MAX_ERRORS 10
+#define CONFIG_MAX_ERRORS_LIMIT 1000
+#define CONFIG_DEFAULT_MAX_COMMANDS_BEFORE_MAIL 50
+#define CONFIG_MAX_COMMANDS_BEFORE_MAIL_LIMIT 10000
+
+/* Bans and per-client limits (server.auto-ban.*, server.max-connections-per-client). */
+#define CONFIG_DEFAULT_AUTH_BAN_RATE "5/10m"
+#define CONFIG_DEFAULT_ABUSE_BAN_RATE "20/10m"
+#define CONFIG_MAX_RATE_WINDOW_MS (30ull * 86400000)   /* the window of an "N/window" rate */
+#define CONFIG_DEFAULT_BAN_DURATION_MS 3600000
+#define CONFIG_MAX_BAN_DURATION_MS (30ull * 86400000)  /* longer: use server.blocked-networks */
+#define CONFIG_DEFAULT_MAX_CONNECTIONS_PER_CLIENT 20
 
 enum listener_protocol {
     PROTOCOL_SMTP,
@@ -61,6 +82,45 @@ struct listener_config {
     enum trust_source trust_source;
     struct netset *own_trusted;   /* owned: the listener's own list, when it has one */
     bool assume_tls;              /* proxy.assume-tls: clients reached the proxy over TLS */
+    bool submission;              /* submission: AUTH required before MAIL (ours) */
+};
+
+/* A list-of-strings value: each string with the line it was written on. */
+struct text_list {
+    char **items;
+    size_t *lines;
+    size_t count;
+};
+
+/* certificate.<id>.*: PEM text (usually "%{file:/path}%"). */
+struct certificate_config {
+    char id[CONFIG_ID_MAX];
+    char *cert_pem;   /* certificate, then its chain */
+    char *key_pem;
+    bool is_default;  /* served when SNI names no certificate */
+};
+
+/* server.tls.*: what every TLS listener and STARTTLS offer. */
+struct tls_settings {
+    struct certificate_config *certificates; /* none: a self-signed one is generated */
+    size_t ncertificates;
+    int min_version, max_version;     /* OpenSSL TLS1_x_VERSION, from server.tls.protocols */
+    char ciphers[512];                /* TLS 1.2 cipher list, "" for OpenSSL's default */
+    char ciphersuites[512];           /* TLS 1.3 suites, "" for OpenSSL's default */
+    uint32_t handshake_timeout_ms;    /* server.tls.timeout */
+    char protocols[64];               /* server.tls.protocols as given, for `postern check` */
+};
+
+#define CONFIG_DEFAULT_TLS_TIMEOUT_MS 10000
+#define CONFIG_CERT_PEM_MAX (64 * 1024) /* a certificate with its chain, or a key */
+#define CONFIG_MAX_CERTIFICATES 64
+
+/* SMTP session limits (Stalwart's session.* names where it has one). */
+struct smtp_limits {
+    uint64_t max_message_size;    /* session.data.limits.size, bytes (SIZE, 552) */
+    uint32_t max_recipients;      /* session.rcpt.max-recipients (452) */
+    uint32_t max_errors;          /* session.max-errors (ours): then 421 and close */
+    uint32_t max_commands_before_mail; /* session.max-commands-before-mail (ours) */
 };
 
 struct config {
@@ -81,6 +141,12 @@ struct config {
 
     struct listener_config *listeners;
     size_t nlisteners;
+
+    struct directory *directory;         /* [[directory.accounts]]; never NULL, may be empty */
+    struct tls_settings tls;
+    struct text_list tls_protocols;      /* server.tls.protocols as written */
+    struct smtp_limits smtp;
+    struct client_table_policy client_policy; /* server.auto-ban.*, max-connections-per-client */
 };
 
 /* The configuration used when postern runs without --config. */

@@ -50,6 +50,61 @@ static void describe_server(const struct config *config, FILE *out)
     fputs("; allowed ", out);
     print_netset(config->allowed_networks, "none", out);
     fputc('\n', out);
+    fprintf(out, "tls: protocols %s; ", config->tls.protocols);
+    print_duration("timeout", config->tls.handshake_timeout_ms, out);
+    fputs("; certificates", out);
+    for (size_t i = 0; i < config->tls.ncertificates; i++)
+        fprintf(out, "%s %s%s", i ? "," : "", config->tls.certificates[i].id,
+                config->tls.certificates[i].is_default ? " (default)" : "");
+    if (config->tls.ncertificates == 0)
+        fputs(" none (a self-signed one is generated at start)", out);
+    fputc('\n', out);
+}
+
+static void print_rate(const char *label, const struct ban_rule *rule, FILE *out)
+{
+    char window[32];
+    config_format_duration(rule->window_ms, window, sizeof window);
+    if (rule->count)
+        fprintf(out, "%s %u/%s", label, (unsigned)rule->count, window);
+    else
+        fprintf(out, "%s off", label);
+}
+
+static void describe_limits(const struct config *config, FILE *out)
+{
+    const struct smtp_limits *smtp = &config->smtp;
+    fprintf(out, "session: data.limits.size %llu", (unsigned long long)smtp->max_message_size);
+    if (smtp->max_message_size % (1u << 20) == 0)
+        fprintf(out, " (%llu MiB)", (unsigned long long)(smtp->max_message_size >> 20));
+    fprintf(out, "; rcpt.max-recipients %u; max-errors %u; max-commands-before-mail %u\n",
+            (unsigned)smtp->max_recipients, (unsigned)smtp->max_errors,
+            (unsigned)smtp->max_commands_before_mail);
+    const struct client_table_policy *policy = &config->client_policy;
+    print_rate("auto-ban: auth.rate", &policy->auth, out);
+    print_rate("; abuse.rate", &policy->abuse, out);
+    char duration[32];
+    config_format_duration(policy->ban_ms, duration, sizeof duration);
+    fprintf(out, "; duration %s; max-connections-per-client ", duration);
+    if (policy->max_per_client)
+        fprintf(out, "%u\n", (unsigned)policy->max_per_client);
+    else
+        fputs("no limit\n", out);
+}
+
+/* One line per account: what `grep 'account alice:'` should tell an operator. */
+static void describe_directory(const struct directory *dir, FILE *out)
+{
+    size_t count = directory_count(dir);
+    fprintf(out, "directory: %zu account%s\n", count, count == 1 ? "" : "s");
+    for (size_t i = 0; i < count; i++) {
+        const struct account *account = directory_account(dir, i);
+        const char *scheme = directory_secret_scheme(account->secret);
+        fprintf(out, "account %s: secret %s; email ", account->name, scheme ? scheme : "?");
+        for (size_t k = 0; k < account->naddresses; k++)
+            fprintf(out, "%s%s", k ? ", " : "", account->addresses[k]);
+        fputs(account->naddresses ? "\n" : "none (login only)\n", out);
+    }
 }
 
 static void describe_trust(const struct listener_config *listener, FILE *out)
@@ -77,6 +132,8 @@ static void describe_listener(const struct listener_config *listener, FILE *out)
         fprintf(out, "%s%s", i ? ", " : "", listener->binds[i].text);
     fprintf(out, "; protocol %s; tls implicit %s; ", listener_protocol_name(listener->protocol),
             listener->tls_implicit ? "yes" : "no");
+    if (listener->submission)
+        fputs("submission yes (AUTH before MAIL); ", out);
     if (listener->max_connections)
         fprintf(out, "max-connections %u; ", (unsigned)listener->max_connections);
     describe_trust(listener, out);
@@ -88,4 +145,6 @@ void config_describe(const struct config *config, FILE *out)
     describe_server(config, out);
     for (size_t i = 0; i < config->nlisteners; i++)
         describe_listener(&config->listeners[i], out);
+    describe_limits(config, out);
+    describe_directory(config->directory, out);
 }

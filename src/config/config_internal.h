@@ -36,6 +36,8 @@ struct loader {
     struct config *config;
     struct listener_origin *origins; /* parallel to config->listeners */
     size_t listener_capacity;
+    size_t *account_lines; /* where each directory account was written, parallel to it */
+    size_t account_capacity;
 };
 
 /* The dotted key being visited, as an operator would write it (quoted where it must be). */
@@ -51,19 +53,48 @@ void config_warning(struct loader *ld, size_t line, const char *fmt, ...) CONFIG
 
 /* Appends one key component, quoting it unless it is a bare key; returns the old length. */
 size_t key_path_push(struct key_path *path, const char *key, size_t key_len);
+/* Appends "[index]" (an element of an array of tables); returns the old length. */
+size_t key_path_push_index(struct key_path *path, size_t index);
 void key_path_pop(struct key_path *path, size_t old_len);
 
 /* ---- The schema: which keys exist, their type, where they are stored, their default. ---- */
 
+/* KEY_COUNT and KEY_DURATION store a uint32_t, or a uint64_t when .size is KEY_WIDE. */
+#define KEY_WIDE sizeof(uint64_t)
+
 enum key_type {
     KEY_TEXT,      /* string (macros expanded) into a char array */
-    KEY_COUNT,     /* integer within [min, max] into a uint32_t */
-    KEY_DURATION,  /* "5s" within [min, max] milliseconds into a uint32_t */
+    KEY_COUNT,     /* integer within [min, max] into a uint32_t (or uint64_t, KEY_WIDE) */
+    KEY_DURATION,  /* "5s" within [min, max] milliseconds into a uint32_t (or KEY_WIDE) */
     KEY_BOOL,      /* boolean into a bool */
     KEY_NETWORKS,  /* list of networks, or one string, into a struct netset * */
     KEY_BINDS,     /* list of ip:port, or one string, into a listener's binds */
     KEY_PROTOCOL,  /* "smtp" / "imap" into a listener's protocol */
     KEY_LISTENERS, /* table of listener tables */
+    KEY_RATE,      /* "N/duration" into a struct ban_rule: N within [0, max], the duration
+                      within (0, CONFIG_MAX_RATE_WINDOW_MS] */
+    KEY_TEXT_LIST, /* list of strings, or one string, into a struct text_list: each at most
+                      .size - 1 bytes and passing .check, at most .max of them */
+    KEY_TABLES,    /* array of tables ([[a.b]]), each walked with .tables's keys */
+    KEY_NAMED_TABLES, /* tables keyed by an id ([a.<id>]), each walked with .tables's keys */
+};
+
+void text_list_free(struct text_list *list);
+
+struct key_spec;
+
+/* What a KEY_TABLES key holds: each element is walked with keys into a fresh, zeroed item of
+ * item_size bytes (defaults applied), then handed to finish, then to release. */
+struct table_array {
+    const struct key_spec *keys;
+    size_t nkeys;
+    size_t item_size;
+    /* clean: the element's keys raised no error (so its item is complete). */
+    void (*finish)(struct loader *ld, void *item, const struct toml_value *table,
+                   const struct key_path *path, bool clean);
+    void (*release)(void *item);
+    /* KEY_NAMED_TABLES: gives the item its id before its keys are walked. */
+    void (*set_id)(void *item, const char *id, size_t len);
 };
 
 struct key_spec {
@@ -76,6 +107,8 @@ struct key_spec {
     const char *fallback_text; /* default of KEY_TEXT; NULL: empty or computed */
     bool required;
     bool trusts_peers; /* KEY_NETWORKS: these peers may state the client's address */
+    bool secret;       /* KEY_TEXT: never repeat the value in a message (a password hash) */
+    const struct table_array *tables; /* KEY_TABLES */
     /* KEY_TEXT: extra validation; returns NULL or why the text is refused. */
     const char *(*check)(const char *text);
 };
@@ -87,7 +120,8 @@ struct key_site {
     size_t line;
 };
 
-/* Root keys (server.*) applied to a struct config; listener keys to a struct listener_config. */
+/* Root keys (server.*, session.*, directory.*) applied to a struct config; listener keys to a
+ * struct listener_config; account keys to an account draft (config_directory.c). */
 extern const struct key_spec config_server_keys[];
 extern const size_t config_server_key_count;
 extern const struct key_spec config_listener_keys[];
@@ -103,6 +137,12 @@ void config_walk_root(struct loader *ld, const struct toml_value *root);
 /* The same for one listener's table; also reports its missing required keys. */
 void config_walk_listener(struct loader *ld, const struct toml_value *table, struct key_path *path,
                           struct listener_config *listener);
+/* Any table with its own key schema, into target; reports missing required keys. */
+void config_walk_scope(struct loader *ld, const struct toml_value *table, struct key_path *path,
+                       const struct key_spec *keys, size_t nkeys, void *target);
+/* A KEY_TABLES value: every element walked and finished (config_schema.c). */
+void config_apply_tables(struct loader *ld, const struct key_spec *spec,
+                         const struct key_site *site, struct key_path *path);
 
 /* ---- Converters (config_values.c): each reports its own errors and leaves the default. ---- */
 
@@ -118,6 +158,20 @@ void config_apply_listeners(struct loader *ld, const struct key_site *site, stru
 void config_apply_binds(struct loader *ld, const struct key_site *site,
                         struct listener_config *listener);
 void config_resolve_listeners(struct loader *ld);
+
+/* Accounts (config_directory.c). */
+extern const struct table_array config_account_tables;
+extern const struct table_array config_certificate_tables;
+void config_apply_named_tables(struct loader *ld, const struct key_spec *spec,
+                               const struct key_site *site, struct key_path *path);
+/* server.tls.protocols entries; NULL or why one is refused. */
+const char *config_check_tls_protocol(const char *text);
+/* After loading: protocol range, the default certificate. */
+void config_finish_tls(struct loader *ld);
+void config_free_tls(struct config *config);
+/* "N/duration" into a rule; false with why set. */
+bool config_parse_rate(const char *text, size_t len, int64_t max_count, struct ban_rule *out,
+                       char *why, size_t whylen);
 
 /* ---- Macros (config_macro.c). ---- */
 

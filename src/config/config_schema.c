@@ -3,6 +3,7 @@
  * The walk over the TOML tree looks keys up here, so a key missing from these tables is by
  * construction an unknown key, and gets a warning rather than silently doing nothing.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "config/config_internal.h"
@@ -10,6 +11,12 @@
 /* workers is declared unsigned; KEY_COUNT stores a uint32_t. They must be the same type. */
 _Static_assert(_Generic(((struct config *)0)->workers, uint32_t: 1, default: 0),
                "struct config.workers must be a uint32_t for KEY_COUNT");
+
+/* KEY_WIDE fields must really be 64-bit, and the others 32-bit. */
+#define IS_U64(expr) _Generic((expr), uint64_t: 1, default: 0)
+_Static_assert(IS_U64(((struct config *)0)->smtp.max_message_size), "KEY_WIDE field");
+_Static_assert(IS_U64(((struct config *)0)->client_policy.ban_ms), "KEY_WIDE field");
+_Static_assert(_Generic(((struct config *)0)->client_policy.auth, struct ban_rule: 1), "KEY_RATE");
 
 #define SERVER_FIELD(field) .offset = offsetof(struct config, field)
 #define SERVER_TEXT(field) SERVER_FIELD(field), .size = sizeof(((struct config *)0)->field)
@@ -60,6 +67,38 @@ const struct key_spec config_server_keys[] = {
     {"server.blocked-networks", KEY_NETWORKS, SERVER_FIELD(blocked_networks)},
     {"server.allowed-networks", KEY_NETWORKS, SERVER_FIELD(allowed_networks)},
     {"server.listener", KEY_LISTENERS, .offset = 0}, /* tables of listener keys, below */
+    /* 0: no per-client limit */
+    {"server.max-connections-per-client", KEY_COUNT, SERVER_FIELD(client_policy.max_per_client),
+     .min = 0, .max = CONFIG_MAX_CONNECTIONS_LIMIT,
+     .fallback = CONFIG_DEFAULT_MAX_CONNECTIONS_PER_CLIENT},
+    /* "N/window": N failures within the window ban the client; N = 0 turns the rule off */
+    {"server.auto-ban.auth.rate", KEY_RATE, SERVER_FIELD(client_policy.auth),
+     .max = CLIENT_BAN_COUNT_MAX, .fallback_text = CONFIG_DEFAULT_AUTH_BAN_RATE},
+    {"server.auto-ban.abuse.rate", KEY_RATE, SERVER_FIELD(client_policy.abuse),
+     .max = CLIENT_BAN_COUNT_MAX, .fallback_text = CONFIG_DEFAULT_ABUSE_BAN_RATE},
+    {"server.auto-ban.duration", KEY_DURATION, SERVER_FIELD(client_policy.ban_ms),
+     .size = KEY_WIDE, .min = 1, .max = CONFIG_MAX_BAN_DURATION_MS,
+     .fallback = CONFIG_DEFAULT_BAN_DURATION_MS},
+    {"session.data.limits.size", KEY_COUNT, SERVER_FIELD(smtp.max_message_size),
+     .size = KEY_WIDE, .min = CONFIG_MIN_MESSAGE_SIZE, .max = CONFIG_MAX_MESSAGE_SIZE_LIMIT,
+     .fallback = CONFIG_DEFAULT_MAX_MESSAGE_SIZE},
+    {"session.rcpt.max-recipients", KEY_COUNT, SERVER_FIELD(smtp.max_recipients), .min = 1,
+     .max = CONFIG_MAX_RECIPIENTS_LIMIT, .fallback = CONFIG_DEFAULT_MAX_RECIPIENTS},
+    {"session.max-errors", KEY_COUNT, SERVER_FIELD(smtp.max_errors), .min = 1,
+     .max = CONFIG_MAX_ERRORS_LIMIT, .fallback = CONFIG_DEFAULT_MAX_ERRORS},
+    {"session.max-commands-before-mail", KEY_COUNT,
+     SERVER_FIELD(smtp.max_commands_before_mail), .min = 1,
+     .max = CONFIG_MAX_COMMANDS_BEFORE_MAIL_LIMIT,
+     .fallback = CONFIG_DEFAULT_MAX_COMMANDS_BEFORE_MAIL},
+    {"directory.accounts", KEY_TABLES, .tables = &config_account_tables},
+    {"certificate", KEY_NAMED_TABLES, .tables = &config_certificate_tables},
+    /* "TLSv1.2", "TLSv1.3" (older ones only when listed); OpenSSL's defaults for ciphers */
+    {"server.tls.protocols", KEY_TEXT_LIST, SERVER_FIELD(tls_protocols), .size = 16, .max = 4,
+     .check = config_check_tls_protocol},
+    {"server.tls.ciphers", KEY_TEXT, SERVER_TEXT(tls.ciphers)},
+    {"server.tls.ciphersuites", KEY_TEXT, SERVER_TEXT(tls.ciphersuites)},
+    {"server.tls.timeout", KEY_DURATION, SERVER_FIELD(tls.handshake_timeout_ms), .min = 1,
+     .max = HOUR, .fallback = CONFIG_DEFAULT_TLS_TIMEOUT_MS},
 };
 const size_t config_server_key_count = sizeof config_server_keys / sizeof config_server_keys[0];
 
@@ -73,6 +112,8 @@ const struct key_spec config_listener_keys[] = {
     /* present: replaces the global list for this listener; [] turns PROXY off */
     {"proxy.trusted-networks", KEY_NETWORKS, LISTENER_FIELD(own_trusted), .trusts_peers = true},
     {"proxy.assume-tls", KEY_BOOL, LISTENER_FIELD(assume_tls)},
+    /* AUTH required before MAIL (ours) */
+    {"submission", KEY_BOOL, LISTENER_FIELD(submission)},
 };
 const size_t config_listener_key_count =
     sizeof config_listener_keys / sizeof config_listener_keys[0];
@@ -87,11 +128,23 @@ void config_apply_defaults(const struct key_spec *keys, size_t nkeys, void *targ
     for (size_t i = 0; i < nkeys; i++) {
         const struct key_spec *spec = &keys[i];
         uint32_t number = (uint32_t)spec->fallback;
+        uint64_t wide = (uint64_t)spec->fallback;
         bool flag = spec->fallback != 0;
+        struct ban_rule rule = {0};
         switch (spec->type) {
         case KEY_COUNT:
         case KEY_DURATION:
-            memcpy(base + spec->offset, &number, sizeof number);
+            if (spec->size == KEY_WIDE)
+                memcpy(base + spec->offset, &wide, sizeof wide);
+            else
+                memcpy(base + spec->offset, &number, sizeof number);
+            break;
+        case KEY_RATE:
+            /* The schema's own defaults are valid by construction (tests load them). */
+            if (spec->fallback_text)
+                config_parse_rate(spec->fallback_text, strlen(spec->fallback_text), spec->max,
+                                  &rule, NULL, 0);
+            memcpy(base + spec->offset, &rule, sizeof rule);
             break;
         case KEY_BOOL:
             memcpy(base + spec->offset, &flag, sizeof flag);
@@ -100,7 +153,7 @@ void config_apply_defaults(const struct key_spec *keys, size_t nkeys, void *targ
             if (spec->fallback_text)
                 snprintf(base + spec->offset, spec->size, "%s", spec->fallback_text);
             break;
-        default: /* networks, binds, protocol and listeners start empty */
+        default: /* networks, binds, protocol, lists and tables start empty */
             break;
         }
     }
@@ -203,6 +256,11 @@ bool config_suggest_key(const char *key, size_t len, char *out, size_t cap)
         if (strlen(last) == len && memcmp(last, key, len) == 0)
             append_suggestion(out, cap, "server.listener.<id>.", config_listener_keys[i].name);
     }
+    for (size_t i = 0; i < config_account_tables.nkeys; i++) {
+        const char *name = config_account_tables.keys[i].name;
+        if (strlen(name) == len && memcmp(name, key, len) == 0)
+            append_suggestion(out, cap, "directory.accounts[<n>].", name);
+    }
     return out[0] != '\0';
 }
 
@@ -210,7 +268,9 @@ bool config_suggest_key(const char *key, size_t len, char *out, size_t cap)
  * worth a suggestion; keys of Stalwart's other sections (storage, queue...) are not ours. */
 static bool may_be_ours(const struct key_path *path)
 {
-    return strncmp(path->text, "server.", strlen("server.")) == 0 || !strchr(path->text, '.');
+    return strncmp(path->text, "server.", strlen("server.")) == 0 ||
+           strncmp(path->text, "directory.", strlen("directory.")) == 0 ||
+           !strchr(path->text, '.');
 }
 
 static void warn_unknown_leaf(struct loader *ld, const char *key, size_t key_len, size_t line,
@@ -248,6 +308,10 @@ static void apply_key(struct loader *ld, const struct key_spec *spec, const stru
     scope->seen |= UINT64_C(1) << (spec - scope->keys);
     if (spec->type == KEY_LISTENERS)
         config_apply_listeners(ld, site, path);
+    else if (spec->type == KEY_TABLES)
+        config_apply_tables(ld, spec, site, path);
+    else if (spec->type == KEY_NAMED_TABLES)
+        config_apply_named_tables(ld, spec, site, path);
     else
         config_apply_value(ld, spec, site, scope->target);
 }
@@ -291,15 +355,85 @@ void config_walk_root(struct loader *ld, const struct toml_value *root)
     walk_table(ld, root, &path, &rel, &scope);
 }
 
-void config_walk_listener(struct loader *ld, const struct toml_value *table, struct key_path *path,
-                          struct listener_config *listener)
+void config_walk_scope(struct loader *ld, const struct toml_value *table, struct key_path *path,
+                       const struct key_spec *keys, size_t nkeys, void *target)
 {
     struct rel_name rel = {.len = 0};
-    struct scope scope = {config_listener_keys, config_listener_key_count, listener, 0};
+    struct scope scope = {keys, nkeys, target, 0};
     walk_table(ld, table, path, &rel, &scope);
     for (size_t i = 0; i < scope.nkeys; i++) {
         if (scope.keys[i].required && !(scope.seen & (UINT64_C(1) << i)))
             config_error(ld, toml_position(table).line, path->text, "missing required key %s",
                          scope.keys[i].name);
+    }
+}
+
+void config_walk_listener(struct loader *ld, const struct toml_value *table, struct key_path *path,
+                          struct listener_config *listener)
+{
+    config_walk_scope(ld, table, path, config_listener_keys, config_listener_key_count,
+                      listener);
+}
+
+/* ---- Arrays of tables ---- */
+
+static void walk_element(struct loader *ld, const struct table_array *array,
+                         const struct toml_value *table, struct key_path *path, const char *id,
+                         size_t id_len)
+{
+    void *item = calloc(1, array->item_size);
+    if (!item) {
+        config_error(ld, toml_position(table).line, path->text, "out of memory");
+        return;
+    }
+    config_apply_defaults(array->keys, array->nkeys, item);
+    if (array->set_id)
+        array->set_id(item, id, id_len);
+    unsigned errors_before = ld->errors;
+    config_walk_scope(ld, table, path, array->keys, array->nkeys, item);
+    array->finish(ld, item, table, path, ld->errors == errors_before);
+    array->release(item);
+    free(item);
+}
+
+void config_apply_named_tables(struct loader *ld, const struct key_spec *spec,
+                               const struct key_site *site, struct key_path *path)
+{
+    if (toml_kind_of(site->value) != TOML_TABLE) {
+        config_error(ld, site->line, site->key, "expected tables [%s.<id>], found %s",
+                     spec->name, toml_kind_name(toml_kind_of(site->value)));
+        return;
+    }
+    struct toml_entry e;
+    TOML_TABLE_FOREACH(e, site->value) {
+        size_t mark = key_path_push(path, e.key, e.key_len);
+        if (toml_kind_of(e.value) == TOML_TABLE)
+            walk_element(ld, spec->tables, e.value, path, e.key, e.key_len);
+        else
+            config_error(ld, e.key_pos.line, path->text, "expected a table [%s.<id>], found %s",
+                         spec->name, toml_kind_name(toml_kind_of(e.value)));
+        key_path_pop(path, mark);
+    }
+}
+
+void config_apply_tables(struct loader *ld, const struct key_spec *spec,
+                         const struct key_site *site, struct key_path *path)
+{
+    if (toml_kind_of(site->value) != TOML_ARRAY) {
+        config_error(ld, site->line, site->key, "expected tables written as [[%s]], found %s",
+                     spec->name, toml_kind_name(toml_kind_of(site->value)));
+        return;
+    }
+    size_t index = 0;
+    const struct toml_value *item;
+    TOML_ARRAY_FOREACH(item, site->value) {
+        size_t mark = key_path_push_index(path, index++);
+        if (toml_kind_of(item) == TOML_TABLE)
+            walk_element(ld, spec->tables, item, path, NULL, 0);
+        else
+            config_error(ld, toml_position(item).line ? toml_position(item).line : site->line,
+                         path->text, "expected a table ([[%s]]), found %s", spec->name,
+                         toml_kind_name(toml_kind_of(item)));
+        key_path_pop(path, mark);
     }
 }

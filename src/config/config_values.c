@@ -51,15 +51,24 @@ static void apply_text(struct loader *ld, const struct key_spec *spec,
     if (len >= spec->size)
         config_error(ld, site->line, site->key, "too long (%zu bytes, at most %zu)", len,
                      spec->size - 1);
+    else if (why && spec->secret)
+        config_error(ld, site->line, site->key, "the value %s", why);
     else if (why)
         config_error(ld, site->line, site->key, "\"%s\" %s", text, why);
     else
         memcpy(field_of(target, spec), text, len + 1);
+    if (spec->secret)
+        explicit_bzero(text, len);
     free(text);
 }
 
+/* KEY_COUNT and KEY_DURATION: a uint32_t field, or a uint64_t one for KEY_WIDE. */
 static void store_u32(void *target, const struct key_spec *spec, uint64_t value)
 {
+    if (spec->size == KEY_WIDE) {
+        memcpy(field_of(target, spec), &value, sizeof value);
+        return;
+    }
     uint32_t narrow = (uint32_t)value;
     memcpy(field_of(target, spec), &narrow, sizeof narrow);
 }
@@ -213,6 +222,131 @@ static void apply_protocol(struct loader *ld, const struct key_spec *spec,
     free(text);
 }
 
+/* ---- Rates ---- */
+
+bool config_parse_rate(const char *text, size_t len, int64_t max_count, struct ban_rule *out,
+                       char *why, size_t whylen)
+{
+    const char *slash = memchr(text, '/', len);
+    size_t digits = slash ? (size_t)(slash - text) : 0;
+    uint64_t count = 0, window = 0;
+    bool number = digits > 0 && digits <= 9 && strspn(text, "0123456789") == digits;
+    for (size_t i = 0; number && i < digits; i++)
+        count = count * 10 + (uint64_t)(text[i] - '0');
+    if (!number || !config_parse_duration(slash + 1, len - digits - 1, &window)) {
+        if (why)
+            snprintf(why, whylen, "\"%.*s\" is not a rate (a count, '/' and a duration, e.g. "
+                     "\"5/10m\")", (int)len, text);
+        return false;
+    }
+    if (count > (uint64_t)max_count || window == 0 || window > CONFIG_MAX_RATE_WINDOW_MS) {
+        char longest[32];
+        config_format_duration(CONFIG_MAX_RATE_WINDOW_MS, longest, sizeof longest);
+        if (why)
+            snprintf(why, whylen, "\"%.*s\" is out of range (a count from 0 to %" PRId64
+                     ", 0 turning the rule off; a window above 0 and at most %s)", (int)len,
+                     text, max_count, longest);
+        return false;
+    }
+    out->count = (uint32_t)count;
+    out->window_ms = window;
+    return true;
+}
+
+static void apply_rate(struct loader *ld, const struct key_spec *spec,
+                       const struct key_site *site, void *target)
+{
+    if (toml_kind_of(site->value) != TOML_STRING) {
+        config_error(ld, site->line, site->key, "expected a rate such as \"5/10m\" (a count, "
+                     "'/' and a duration), found %s", kind_of(site->value));
+        return;
+    }
+    size_t len;
+    char *text = config_string_value(ld, site->value, site->key, site->line, &len);
+    if (!text)
+        return;
+    char why[CONFIG_MESSAGE_MAX];
+    struct ban_rule rule;
+    if (config_parse_rate(text, len, spec->max, &rule, why, sizeof why))
+        memcpy(field_of(target, spec), &rule, sizeof rule);
+    else
+        config_error(ld, site->line, site->key, "%s", why);
+    free(text);
+}
+
+/* ---- Lists of strings ---- */
+
+void text_list_free(struct text_list *list)
+{
+    for (size_t i = 0; i < list->count; i++)
+        free(list->items[i]);
+    free(list->items);
+    free(list->lines);
+    *list = (struct text_list){0};
+}
+
+static bool text_list_append(struct text_list *list, char *text, size_t line)
+{
+    char **items = realloc(list->items, (list->count + 1) * sizeof *items);
+    if (items)
+        list->items = items;
+    size_t *lines = items ? realloc(list->lines, (list->count + 1) * sizeof *lines) : NULL;
+    if (!lines)
+        return false;
+    list->lines = lines;
+    list->items[list->count] = text;
+    list->lines[list->count++] = line;
+    return true;
+}
+
+static void add_list_item(struct loader *ld, const struct key_spec *spec,
+                          const struct toml_value *item, const struct key_site *site,
+                          struct text_list *list)
+{
+    size_t line = line_of(item, site->line);
+    if (toml_kind_of(item) != TOML_STRING) {
+        config_error(ld, line, site->key, "expected a string in the list, found %s",
+                     kind_of(item));
+        return;
+    }
+    size_t len;
+    char *text = config_string_value(ld, item, site->key, line, &len);
+    if (!text)
+        return;
+    const char *why = spec->check ? spec->check(text) : NULL;
+    if (len >= spec->size)
+        config_error(ld, line, site->key, "too long (%zu bytes, at most %zu)", len,
+                     spec->size - 1);
+    else if (why)
+        config_error(ld, line, site->key, "\"%s\" %s", text, why);
+    else if ((int64_t)list->count >= spec->max)
+        config_error(ld, line, site->key, "too many entries (at most %" PRId64 ")", spec->max);
+    else if (text_list_append(list, text, line))
+        return; /* the list owns it now */
+    else
+        config_error(ld, line, site->key, "out of memory");
+    free(text);
+}
+
+static void apply_text_list(struct loader *ld, const struct key_spec *spec,
+                            const struct key_site *site, void *target)
+{
+    enum toml_kind kind = toml_kind_of(site->value);
+    struct text_list *list = field_of(target, spec);
+    if (kind == TOML_STRING) {
+        add_list_item(ld, spec, site->value, site, list);
+        return;
+    }
+    if (kind != TOML_ARRAY) {
+        config_error(ld, site->line, site->key, "expected a string or a list of strings in "
+                     "square brackets, found %s", kind_of(site->value));
+        return;
+    }
+    const struct toml_value *item;
+    TOML_ARRAY_FOREACH(item, site->value)
+        add_list_item(ld, spec, item, site, list);
+}
+
 void config_apply_value(struct loader *ld, const struct key_spec *spec,
                         const struct key_site *site, void *target)
 {
@@ -238,7 +372,15 @@ void config_apply_value(struct loader *ld, const struct key_spec *spec,
     case KEY_BINDS:
         config_apply_binds(ld, site, target);
         break;
+    case KEY_RATE:
+        apply_rate(ld, spec, site, target);
+        break;
+    case KEY_TEXT_LIST:
+        apply_text_list(ld, spec, site, target);
+        break;
     case KEY_LISTENERS: /* handled by the walk, which knows the key path */
+    case KEY_TABLES:
+    case KEY_NAMED_TABLES:
         break;
     }
 }

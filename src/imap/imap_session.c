@@ -2,6 +2,7 @@
  * IMAP session, first cut: greeting, CAPABILITY, NOOP, LOGOUT. Mailbox access arrives with
  * the IMAP service issue.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
 
@@ -11,10 +12,19 @@
 
 #define IMAP_TAG_MAX 64
 
+/* STARTTLS while TLS is possible; LOGINDISABLED until the session is secure (RFC 3501 6.2.3). */
+static void capability_list(struct conn *conn, char *out, size_t cap)
+{
+    snprintf(out, cap, "IMAP4rev1%s%s", conn_tls_available(conn) ? " STARTTLS" : "",
+             client_is_secure(&conn->info) ? "" : " LOGINDISABLED");
+}
+
 static void *imap_open(struct conn *conn)
 {
     static int session_marker;
-    conn_printf(conn, "* OK [CAPABILITY IMAP4rev1] postern ready\r\n");
+    char caps[128];
+    capability_list(conn, caps, sizeof caps);
+    conn_printf(conn, "* OK [CAPABILITY %s] postern ready\r\n", caps);
     return &session_marker;
 }
 
@@ -48,9 +58,19 @@ static size_t imap_input(void *session, struct conn *conn, const uint8_t *data, 
     size_t cmd_len = imap_split(data, content, &tag_len, &cmd);
     if (cmd_len == 0)
         conn_printf(conn, "* BAD missing tag or command\r\n");
-    else if (command_is(cmd, cmd_len, "CAPABILITY"))
-        conn_printf(conn, "* CAPABILITY IMAP4rev1\r\n%.*s OK CAPABILITY completed\r\n",
+    else if (command_is(cmd, cmd_len, "CAPABILITY")) {
+        char caps[128];
+        capability_list(conn, caps, sizeof caps);
+        conn_printf(conn, "* CAPABILITY %s\r\n%.*s OK CAPABILITY completed\r\n", caps,
                     (int)tag_len, data);
+    } else if (command_is(cmd, cmd_len, "STARTTLS")) {
+        if (!conn_tls_available(conn)) {
+            conn_printf(conn, "%.*s BAD STARTTLS not available\r\n", (int)tag_len, data);
+        } else {
+            conn_printf(conn, "%.*s OK Begin TLS negotiation now\r\n", (int)tag_len, data);
+            conn_start_tls(conn);
+        }
+    }
     else if (command_is(cmd, cmd_len, "NOOP"))
         conn_printf(conn, "%.*s OK NOOP completed\r\n", (int)tag_len, data);
     else if (command_is(cmd, cmd_len, "LOGOUT")) {
@@ -71,6 +91,8 @@ static void imap_farewell(struct conn *conn, enum farewell reason)
         [FAREWELL_SHUTDOWN] = "* BYE server shutting down\r\n",
         [FAREWELL_UNTRUSTED_PROXY] = "* BYE PROXY header from an untrusted peer\r\n",
         [FAREWELL_LINE_TOO_LONG] = "* BYE line too long\r\n",
+        [FAREWELL_BANNED] = "* BYE too many failures, try again later\r\n",
+        [FAREWELL_TOO_MANY_ERRORS] = "* BYE too many errors\r\n",
     };
     conn_write(conn, lines[reason], strlen(lines[reason]));
 }

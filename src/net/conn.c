@@ -10,14 +10,17 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "net/conn_internal.h"
 #include "net/listener.h"
 #include "net/proxy_stage.h"
+#include "net/tls.h"
+#include "net/tls_stage.h"
 #include "net/worker.h"
 
 /* How long a closing connection may take to flush its last reply. */
 #define CONN_LINGER_MS 2000
 
-static const struct config *conn_config(const struct conn *conn)
+const struct config *conn_config(const struct conn *conn)
 {
     return conn->worker->shared->config;
 }
@@ -42,6 +45,7 @@ static void conn_free(void *ctx)
     struct conn *conn = ctx;
     if (conn->session)
         conn->service->close(conn->session, conn);
+    tls_conn_free(conn->tls);
     free(conn->out.data);
     free(conn);
 }
@@ -54,8 +58,12 @@ static void finish_close(struct conn *conn)
     conn->stage = STAGE_CLOSED;
     io_watch_stop(loop, &conn->watch);
     timer_stop(loop, &conn->timer);
+    if (conn->tls)
+        tls_conn_shutdown(conn->tls);
     close(conn->watch.fd);
     conn->watch.fd = -1;
+    if (conn->counted_per_client)
+        client_table_leave(conn->worker->shared->clients, &conn->info.client);
     atomic_fetch_sub(&conn->listener->active, 1);
     atomic_fetch_sub(&conn->worker->shared->active, 1);
     worker_conn_removed(conn->worker, conn);
@@ -92,15 +100,48 @@ void conn_farewell(struct conn *conn, enum farewell reason)
 
 /* ---- output ---- */
 
-static void update_interest(struct conn *conn)
+void conn_update_interest(struct conn *conn)
 {
     if (conn->stage == STAGE_CLOSED)
         return;
-    bool pending = conn->out.len > conn->out.sent;
+    bool pending = conn->out.len > conn->out.sent || conn->tls_wants_write;
     conn->reading_paused = conn->out.len - conn->out.sent > CONN_OUTPUT_HIGH_WATER;
     bool want_read = conn->stage != STAGE_CLOSING && !conn->reading_paused && !conn->peer_closed;
     io_watch_update(conn->worker->loop, &conn->watch,
                     (want_read ? EV_READ : 0u) | (pending ? EV_WRITE : 0u));
+}
+
+/* Sends some queued bytes, in plain text or through TLS. Returns bytes sent, 0 when the socket
+ * is full, -1 on failure (already logged). */
+static ssize_t send_some(struct conn *conn, const uint8_t *data, size_t len)
+{
+    if (conn->tls) {
+        size_t sent = 0;
+        enum tls_result r = tls_conn_write(conn->tls, data, len, &sent);
+        if (r == TLS_DONE)
+            return (ssize_t)sent;
+        if (r == TLS_WANT_WRITE || r == TLS_WANT_READ)
+            return 0;
+        struct log_line line;
+        conn_log_begin(conn, &line, LOG_DEBUG, "write_failed");
+        log_str(&line, "error", tls_conn_error(conn->tls));
+        log_end(&line);
+        return -1;
+    }
+    for (;;) {
+        ssize_t n = send(conn->watch.fd, data, len, MSG_NOSIGNAL);
+        if (n >= 0)
+            return n;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return 0;
+        struct log_line line;
+        conn_log_begin(conn, &line, LOG_DEBUG, "write_failed");
+        log_str(&line, "error", strerror(errno));
+        log_end(&line);
+        return -1;
+    }
 }
 
 /* Sends what is queued. Returns false if the connection failed and was closed. */
@@ -108,20 +149,13 @@ static bool flush_output(struct conn *conn)
 {
     struct out_buffer *out = &conn->out;
     while (out->sent < out->len) {
-        ssize_t n = send(conn->watch.fd, out->data + out->sent, out->len - out->sent,
-                         MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            break;
+        ssize_t n = send_some(conn, out->data + out->sent, out->len - out->sent);
         if (n < 0) {
-            struct log_line line;
-            conn_log_begin(conn, &line, LOG_DEBUG, "write_failed");
-            log_str(&line, "error", strerror(errno));
-            log_end(&line);
             finish_close(conn);
             return false;
         }
+        if (n == 0)
+            break;
         out->sent += (size_t)n;
         conn->bytes_out += (uint64_t)n;
     }
@@ -131,8 +165,12 @@ static bool flush_output(struct conn *conn)
             finish_close(conn);
             return false;
         }
+        if (conn->starttls_pending && conn->stage == STAGE_SESSION) {
+            tls_stage_begin(conn); /* the "ready to start TLS" reply is out, in plain text */
+            return conn->stage != STAGE_CLOSED;
+        }
     }
-    update_interest(conn);
+    conn_update_interest(conn);
     return true;
 }
 
@@ -170,7 +208,7 @@ void conn_write(struct conn *conn, const void *data, size_t len)
     if (conn->out.sent == 0 && conn->out.len == len && conn->stage != STAGE_CLOSING)
         flush_output(conn);
     else
-        update_interest(conn);
+        conn_update_interest(conn);
 }
 
 void conn_printf(struct conn *conn, const char *fmt, ...)
@@ -233,12 +271,29 @@ static bool refuse_untrusted_proxy_header(struct conn *conn)
     return true;
 }
 
+/*
+ * After STARTTLS nothing sent in plain text may be acted on: bytes pipelined behind the command
+ * would otherwise run inside the TLS session (CVE-2011-0411). They are dropped and logged.
+ */
+static void begin_starttls(struct conn *conn, size_t used)
+{
+    if (used < conn->in_len) {
+        struct log_line line;
+        conn_log_begin(conn, &line, LOG_WARN, "starttls_pipelined");
+        log_uint(&line, "discarded_bytes", conn->in_len - used);
+        log_end(&line);
+    }
+    conn->in_len = 0;
+    if (conn->out.len == conn->out.sent)
+        tls_stage_begin(conn);
+}
+
 static void session_input(struct conn *conn)
 {
     if (!conn->info.proxied && !conn->first_input_checked && refuse_untrusted_proxy_header(conn))
         return;
     size_t used = 0;
-    while (used < conn->in_len && conn->stage == STAGE_SESSION) {
+    while (used < conn->in_len && conn->stage == STAGE_SESSION && !conn->starttls_pending) {
         size_t n = conn->service->input(conn->session, conn, conn->in + used,
                                         conn->in_len - used);
         if (n == 0)
@@ -247,6 +302,10 @@ static void session_input(struct conn *conn)
     }
     if (conn->stage == STAGE_CLOSED)
         return;
+    if (conn->starttls_pending && conn->stage == STAGE_SESSION) {
+        begin_starttls(conn, used);
+        return;
+    }
     memmove(conn->in, conn->in + used, conn->in_len - used);
     conn->in_len -= used;
     if (conn->stage == STAGE_SESSION && conn->in_len == conn->in_cap) {
@@ -258,7 +317,7 @@ static void session_input(struct conn *conn)
     }
 }
 
-static void deliver_input(struct conn *conn)
+void conn_deliver_input(struct conn *conn)
 {
     if (conn->stage == STAGE_PROXY)
         proxy_stage_input(conn);
@@ -266,7 +325,7 @@ static void deliver_input(struct conn *conn)
         session_input(conn);
 }
 
-static void peer_closed(struct conn *conn)
+void conn_peer_closed(struct conn *conn)
 {
     conn->peer_closed = true;
     if (conn->stage == STAGE_PROXY) {
@@ -278,6 +337,10 @@ static void peer_closed(struct conn *conn)
 
 static void read_input(struct conn *conn)
 {
+    if (conn->tls) {
+        tls_stage_readable(conn);
+        return;
+    }
     if (conn->in_len == conn->in_cap)
         return;
     ssize_t n = recv(conn->watch.fd, conn->in + conn->in_len, conn->in_cap - conn->in_len, 0);
@@ -285,9 +348,9 @@ static void read_input(struct conn *conn)
         conn->in_len += (size_t)n;
         conn->bytes_in += (uint64_t)n;
         conn->last_input_ms = event_loop_now(conn->worker->loop);
-        deliver_input(conn);
+        conn_deliver_input(conn);
     } else if (n == 0) {
-        peer_closed(conn);
+        conn_peer_closed(conn);
     } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
         struct log_line line;
         conn_log_begin(conn, &line, LOG_DEBUG, "read_failed");
@@ -301,9 +364,19 @@ static void on_conn_io(struct event_loop *loop, struct io_watch *watch, unsigned
 {
     (void)loop;
     struct conn *conn = container_of(watch, struct conn, watch);
-    if ((events & EV_WRITE) && conn->stage != STAGE_CLOSED && !flush_output(conn))
-        return;
-    if ((events & EV_READ) && (conn->stage == STAGE_PROXY || conn->stage == STAGE_SESSION) &&
+    if ((events & EV_WRITE) && conn->stage == STAGE_TLS) {
+        tls_stage_writable(conn);
+    } else if ((events & EV_WRITE) && conn->stage != STAGE_CLOSED) {
+        if (!flush_output(conn))
+            return;
+        /* Reading resumed after a pause: TLS may already hold decrypted input. */
+        if (conn->tls && conn->stage == STAGE_SESSION && !conn->reading_paused &&
+            tls_conn_has_buffered(conn->tls))
+            tls_stage_pump(conn);
+    }
+    if ((events & EV_READ) &&
+        (conn->stage == STAGE_PROXY || conn->stage == STAGE_TLS ||
+         conn->stage == STAGE_SESSION) &&
         !conn->reading_paused)
         read_input(conn);
 }
@@ -317,6 +390,9 @@ static void on_conn_timer(struct event_loop *loop, struct timer *timer)
     switch (conn->stage) {
     case STAGE_PROXY:
         proxy_stage_timeout(conn);
+        break;
+    case STAGE_TLS:
+        tls_stage_timeout(conn);
         break;
     case STAGE_SESSION: {
         /* Re-armed lazily: input only records its time, the timer checks it here. */
@@ -357,6 +433,53 @@ static void log_connect(const struct conn *conn)
     log_end(&line);
 }
 
+/* Proxies (any trusted network) and allowed networks are never banned nor limited per client:
+ * a proxy carries many clients, and an operator's own networks must stay reachable. */
+static bool client_exempt(const struct conn *conn)
+{
+    const struct config *config = conn_config(conn);
+    const struct sockaddr *client = (const struct sockaddr *)&conn->info.client;
+    if (netset_contains_sockaddr(config->allowed_networks, client) ||
+        netset_contains_sockaddr(config->trusted_networks, client))
+        return true;
+    for (size_t i = 0; i < config->nlisteners; i++) {
+        if (netset_contains_sockaddr(config->listeners[i].trusted, client))
+            return true;
+    }
+    return false;
+}
+
+/* A refusal at session start: logged, then the service's goodbye. */
+static void refuse_session(struct conn *conn, const char *event, const char *key,
+                           const char *value, enum farewell reason)
+{
+    struct log_line line;
+    conn_log_begin(conn, &line, LOG_WARN, event);
+    log_str(&line, key, value);
+    log_end(&line);
+    conn_farewell(conn, reason);
+}
+
+/* Bans and the per-client limit, on the real client. False when the session is refused. */
+static bool admit_client(struct conn *conn)
+{
+    struct client_table *clients = conn->worker->shared->clients;
+    if (client_exempt(conn))
+        return true;
+    if (client_table_banned(clients, &conn->info.client, event_loop_now(conn->worker->loop))) {
+        refuse_session(conn, "client_banned", "msg", "temporarily banned (server.auto-ban)",
+                       FAREWELL_BANNED);
+        return false;
+    }
+    if (!client_table_enter(clients, &conn->info.client)) {
+        refuse_session(conn, "connection_limit", "limit", "server.max-connections-per-client",
+                       FAREWELL_BUSY);
+        return false;
+    }
+    conn->counted_per_client = true;
+    return true;
+}
+
 static bool client_blocked(const struct conn *conn)
 {
     const struct config *config = conn_config(conn);
@@ -365,28 +488,40 @@ static bool client_blocked(const struct conn *conn)
            !netset_contains_sockaddr(config->allowed_networks, client);
 }
 
-void conn_client_known(struct conn *conn)
+void conn_arm_timer(struct conn *conn, uint64_t delay_ms)
+{
+    timer_start(conn->worker->loop, &conn->timer, delay_ms, on_conn_timer);
+}
+
+void conn_open_session(struct conn *conn)
 {
     struct event_loop *loop = conn->worker->loop;
     conn->stage = STAGE_SESSION;
-    log_connect(conn);
     if (client_blocked(conn)) {
-        struct log_line line;
-        conn_log_begin(conn, &line, LOG_WARN, "client_blocked");
-        log_str(&line, "msg", "client is in server.blocked-networks");
-        log_end(&line);
-        conn_farewell(conn, FAREWELL_BLOCKED);
+        refuse_session(conn, "client_blocked", "msg", "client is in server.blocked-networks",
+                       FAREWELL_BLOCKED);
         return;
     }
+    if (!admit_client(conn))
+        return;
     conn->session = conn->service->open(conn);
     if (!conn->session)
         conn_abort(conn);
     if (conn->stage != STAGE_SESSION)
         return; /* the greeting failed or the service said goodbye at once */
     conn->last_input_ms = event_loop_now(loop);
-    timer_start(loop, &conn->timer, conn_config(conn)->idle_timeout_ms, on_conn_timer);
+    conn_arm_timer(conn, conn_config(conn)->idle_timeout_ms);
     if (conn->in_len > 0 && conn->stage == STAGE_SESSION)
         session_input(conn); /* bytes that arrived together with the PROXY header */
+}
+
+void conn_client_known(struct conn *conn)
+{
+    log_connect(conn);
+    if (conn->info.listener->tls_implicit)
+        tls_stage_begin(conn);
+    else
+        conn_open_session(conn);
 }
 
 /* Limits are checked before anything is read: a silent trusted peer counts like any other. */
@@ -486,4 +621,42 @@ void conn_accept(struct worker *worker, struct listener *listener, int fd,
         return;
     }
     conn_client_known(conn);
+}
+
+/* ---- STARTTLS, failures ---- */
+
+bool conn_tls_available(const struct conn *conn)
+{
+    return !conn->tls && conn->info.tls.origin != TLS_AT_PROXY && conn->stage == STAGE_SESSION;
+}
+
+bool conn_start_tls(struct conn *conn)
+{
+    if (!conn_tls_available(conn))
+        return false;
+    conn->starttls_pending = true;
+    return true;
+}
+
+bool conn_report_failure(struct conn *conn, enum client_failure kind)
+{
+    struct client_table *clients = conn->worker->shared->clients;
+    uint64_t now = event_loop_now(conn->worker->loop);
+    const char *kind_name = kind == FAILURE_AUTH ? "auth" : "abuse";
+    bool exempt = client_exempt(conn);
+    struct log_line line;
+    conn_log_begin(conn, &line, LOG_INFO, "client_failure");
+    log_str(&line, "kind", kind_name);
+    if (exempt)
+        log_bool(&line, "exempt", true);
+    log_end(&line);
+    if (exempt)
+        return false;
+    if (client_table_failure(clients, &conn->info.client, kind, now)) {
+        conn_log_begin(conn, &line, LOG_WARN, "client_banned");
+        log_str(&line, "kind", kind_name);
+        log_uint(&line, "ban_ms", conn_config(conn)->client_policy.ban_ms);
+        log_end(&line);
+    }
+    return client_table_banned(clients, &conn->info.client, now);
 }

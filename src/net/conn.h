@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "access/client_table.h"
 #include "log/log.h"
 #include "net/client_info.h"
 #include "net/event_loop.h"
@@ -26,6 +27,7 @@ struct service;
 
 enum conn_stage {
     STAGE_PROXY,   /* waiting for a trusted peer's PROXY header */
+    STAGE_TLS,     /* TLS handshake: implicit TLS, or after STARTTLS */
     STAGE_SESSION, /* the protocol service owns the input */
     STAGE_CLOSING, /* flushing the last output */
     STAGE_CLOSED,  /* socket closed, memory freed after this loop iteration */
@@ -45,9 +47,13 @@ struct conn {
     struct client_info info;       /* filled by the PROXY stage, read by everything after */
     const struct service *service;
     void *session;
+    struct tls_conn *tls;          /* set once TLS starts: all I/O goes through it */
+    bool starttls_pending;         /* STARTTLS accepted: handshake after the reply is sent */
+    bool tls_wants_write;          /* the handshake waits for the socket to be writable */
     bool peer_closed;              /* read returned 0: no more input will come */
     bool reading_paused;           /* output above the high-water mark */
     bool first_input_checked;      /* untrusted peers: first bytes checked for a PROXY header */
+    bool counted_per_client;       /* entered in the client table: leave it on close */
     uint64_t last_input_ms;        /* for the idle timeout */
     uint64_t bytes_in, bytes_out;
     size_t in_len;                 /* unconsumed bytes in in[] */
@@ -70,6 +76,24 @@ void conn_close(struct conn *conn);
 void conn_abort(struct conn *conn);
 /* Says the service's goodbye for reason, then closes. */
 void conn_farewell(struct conn *conn, enum farewell reason);
+
+/*
+ * STARTTLS. conn_tls_available(): this listener has a certificate and the session is not TLS
+ * already. conn_start_tls(): call right after queuing the "ready to start TLS" reply; the reply
+ * is flushed, then the handshake runs. Input that arrived after the STARTTLS command line is
+ * discarded (CVE-2011-0411), so the service must return the command line's length from input()
+ * and process nothing after it. On success service->tls_ready() is called; on failure the
+ * connection is closed and logged. Returns false (nothing changed) when TLS is not available.
+ */
+bool conn_tls_available(const struct conn *conn);
+bool conn_start_tls(struct conn *conn);
+
+/*
+ * A failed login or protocol abuse by this client: counts towards server.auto-ban.* for the
+ * real client address (never for trusted proxies or allowed networks) and logs the ban when
+ * one starts. Returns true when the client is now banned (the caller should say goodbye).
+ */
+bool conn_report_failure(struct conn *conn, enum client_failure kind);
 
 /* Starts a log line carrying listener, conn, client and (when proxied) proxy fields. */
 void conn_log_begin(const struct conn *conn, struct log_line *line, enum log_level level,

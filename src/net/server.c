@@ -10,6 +10,7 @@
 
 #include "log/log.h"
 #include "net/listener.h"
+#include "net/tls.h"
 #include "net/worker.h"
 
 static unsigned worker_count(const struct config *config)
@@ -71,7 +72,36 @@ static void block_signals(sigset_t *set)
     signal(SIGPIPE, SIG_IGN);
 }
 
-static void wait_for_stop_signal(const sigset_t *set)
+static bool load_certificates(const struct config *config)
+{
+    char err[512];
+    struct tls_generation *gen = tls_generation_load(config, err, sizeof err);
+    if (!gen) {
+        log_message(LOG_ERROR, "tls_certificates_failed", err);
+        return false;
+    }
+    log_message(LOG_INFO, "tls_certificates", tls_generation_describe(gen));
+    tls_current_set(gen);
+    return true;
+}
+
+/* SIGHUP: new connections get the certificates now in the file; established ones keep theirs. */
+static void reload_certificates(const struct config *running)
+{
+    if (strcmp(running->source, "<embedded default>") == 0) {
+        log_message(LOG_INFO, "reload", "embedded configuration: nothing to re-read");
+        return;
+    }
+    struct config *fresh = config_load_file(running->source, stderr);
+    if (!fresh) {
+        log_message(LOG_ERROR, "reload_failed", "configuration has errors; keeping the old one");
+        return;
+    }
+    load_certificates(fresh);
+    config_free(fresh);
+}
+
+static void wait_for_stop_signal(const sigset_t *set, const struct config *config)
 {
     for (;;) {
         int sig = sigwaitinfo(set, NULL);
@@ -81,7 +111,7 @@ static void wait_for_stop_signal(const sigset_t *set)
             return;
         }
         if (sig == SIGHUP)
-            log_message(LOG_WARN, "reload", "configuration reload is not supported yet");
+            reload_certificates(config);
     }
 }
 
@@ -89,12 +119,15 @@ int server_run(const struct config *config)
 {
     sigset_t signals;
     block_signals(&signals);
-    if (ensure_data_dir(config->data_dir) < 0)
+    if (ensure_data_dir(config->data_dir) < 0 || !load_certificates(config))
         return 1;
     struct server_shared shared = {.config = config, .next_conn_id = 1};
-    shared.listeners = listeners_open(config);
-    if (!shared.listeners)
+    shared.clients = client_table_new(&config->client_policy);
+    shared.listeners = shared.clients ? listeners_open(config) : NULL;
+    if (!shared.listeners) {
+        client_table_free(shared.clients);
         return 1;
+    }
     shared.nlisteners = config->nlisteners;
     for (size_t i = 0; i < shared.nlisteners; i++)
         log_listening(&shared.listeners[i]);
@@ -102,6 +135,7 @@ int server_run(const struct config *config)
     struct worker *workers = workers_start(&shared, nworkers);
     if (!workers) {
         listeners_close(shared.listeners, shared.nlisteners);
+        client_table_free(shared.clients);
         return 1;
     }
     struct log_line line;
@@ -111,12 +145,14 @@ int server_run(const struct config *config)
     log_uint(&line, "pid", (uint64_t)getpid());
     log_end(&line);
 
-    wait_for_stop_signal(&signals);
+    wait_for_stop_signal(&signals, config);
     atomic_store(&shared.stopping, true);
     workers_stop(workers, nworkers);
     workers_join(workers, nworkers);
     free(workers);
     listeners_close(shared.listeners, shared.nlisteners);
+    client_table_free(shared.clients);
+    tls_current_set(NULL);
     log_message(LOG_INFO, "stopped", "all sessions finished");
     return 0;
 }

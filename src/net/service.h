@@ -18,6 +18,8 @@ enum farewell {
     FAREWELL_SHUTDOWN,        /* the server is stopping */
     FAREWELL_UNTRUSTED_PROXY, /* a PROXY header from a peer that is not trusted */
     FAREWELL_LINE_TOO_LONG,   /* input buffer full without a complete command */
+    FAREWELL_BANNED,          /* the client is temporarily banned (auth failures, abuse) */
+    FAREWELL_TOO_MANY_ERRORS, /* the session made too many errors */
 };
 
 struct service {
@@ -33,6 +35,11 @@ struct service {
     void (*farewell)(struct conn *conn, enum farewell reason);
     /* Frees the session (conn is still valid, its socket may already be closed). */
     void (*close)(void *session, struct conn *conn);
+    /*
+     * STARTTLS finished: the handshake succeeded and conn->info.tls describes it. The service
+     * resets its state as its RFC requires (SMTP: back to before EHLO). May be NULL.
+     */
+    void (*tls_ready)(void *session, struct conn *conn);
 };
 
 extern const struct service smtp_service;

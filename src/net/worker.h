@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "access/client_table.h"
 #include "config/config.h"
 #include "net/event_loop.h"
 #include "net/listener.h"
@@ -19,6 +20,7 @@ struct server_shared {
     atomic_uint active;            /* all connections, for server.max-connections */
     atomic_uint_fast64_t next_conn_id;
     atomic_bool stopping;
+    struct client_table *clients;  /* bans and per-client limits, by real client address */
 };
 
 struct accept_watch {

@@ -27,7 +27,8 @@ def test_embedded_default(run_postern):
     assert "config <embedded default>\n" in out
     for line in [
         "listener smtp: bind 127.0.0.1:2525; protocol smtp; tls implicit no; proxy off",
-        "listener submission: bind 127.0.0.1:2587; protocol smtp; tls implicit no; proxy off",
+        "listener submission: bind 127.0.0.1:2587; protocol smtp; tls implicit no; "
+        "submission yes (AUTH before MAIL); proxy off",
         "listener imap: bind 127.0.0.1:2143; protocol imap; tls implicit no; proxy off",
         "listener smtp-proxy: bind 127.0.0.1:2526; protocol smtp; tls implicit no; "
         "proxy trusted 127.0.0.0/8, ::1/128 (from listener)",
@@ -36,6 +37,11 @@ def test_embedded_default(run_postern):
     ]:
         assert line in out.splitlines(), out
     assert "proxy: trusted none; timeout 5s; max-header-size 4096" in out
+    assert ("session: data.limits.size 26214400 (25 MiB); rcpt.max-recipients 100; "
+            "max-errors 10; max-commands-before-mail 50") in out.splitlines()
+    assert ("auto-ban: auth.rate 5/10m; abuse.rate 20/10m; duration 1h; "
+            "max-connections-per-client 20") in out.splitlines()
+    assert "directory: 0 accounts" in out.splitlines()
 
 
 def test_seed_snippets_verbatim(run_postern, workdir):

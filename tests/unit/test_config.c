@@ -547,11 +547,11 @@ static void test_unknown_keys(void **state)
     /* Other Stalwart sections: named leaf by leaf, never an error. */
     EXPECT_WARNED(SMTP_LISTENER "[storage]\ndata = \"rocksdb\"\n"
                   "[directory.\"internal\"]\ntype = \"internal\"\n"
-                  "[certificate.default]\ncert = \"%{file:/nonexistent/cert.pem}%\"\n"
+                  "[tracer.stdout]\ntype = \"stdout\"\n"
                   "[session.rcpt]\ndirectory = \"'internal'\"\n[queue]\n",
                   "warning: postern.toml:5: unknown key storage.data (ignored)\n",
                   "warning: postern.toml:7: unknown key directory.internal.type (ignored)\n",
-                  "warning: postern.toml:9: unknown key certificate.default.cert (ignored)\n",
+                  "warning: postern.toml:9: unknown key tracer.stdout.type (ignored)\n",
                   "warning: postern.toml:11: unknown key session.rcpt.directory (ignored)\n",
                   "warning: postern.toml:12: unknown key queue (ignored)\n");
     /* Misplaced postern keys get a suggestion. */
@@ -560,7 +560,7 @@ static void test_unknown_keys(void **state)
                   "mean server.proxy.trusted-networks or "
                   "server.listener.<id>.proxy.trusted-networks?",
                   "warning: postern.toml:5: unknown key server.listener.smtp.proxy.timeout "
-                  "(ignored); did you mean server.proxy.timeout?");
+                  "(ignored); did you mean server.proxy.timeout or server.tls.timeout?");
     /* Stalwart's own listener keys are not postern's. */
     EXPECT_WARNED(SMTP_LISTENER "socket.backlog = 1024\n",
                   "warning: postern.toml:4: unknown key server.listener.smtp.socket.backlog "
@@ -746,6 +746,225 @@ static void test_bind_parsing(void **state)
     assert_false(config_parse_bind("127.0.0.1:25\0", 13, &b, why, sizeof why));
 }
 
+/* ---- Accounts, SMTP limits, bans ---- */
+
+/* "correct horse" (libxcrypt's default costs: cheap for tests). */
+#define HASH_Y "$y$j9T$1UaT9oY/Sy2ziozRYWzFE/$NRZXlF17KPXvLqw0e3x8cOdgTzO.kStF.6Cj9hM8X99"
+#define HASH_6                                                                                \
+    "$6$2ZDWHeh.JZCmm2wo$x5YTCdH485jY.WznSUePh5Awe7cqcvBDnRZHOHDKgNwkATHx3pWkxBX2bdbomNaUTBBG" \
+    "C7MjxyqgcplEwRuIh0"
+#define HASH_2B "$2b$05$KgSnuQnD7CvbrJqEoRf4yuI6O2y5rto1XrLFm564U/O03vfXBqla2"
+
+#define ACCOUNT(name, secret, email)                                                          \
+    "[[directory.accounts]]\nname = \"" name "\"\nsecret = \"" secret "\"\nemail = " email "\n"
+
+static const struct account *account_named(const struct config *config, const char *name)
+{
+    const struct account *account = directory_find_login(config->directory, name, strlen(name));
+    if (!account)
+        fail_msg("no account %s", name);
+    return account;
+}
+
+static void test_accounts(void **state)
+{
+    (void)state;
+    struct loaded l = load_clean(SMTP_LISTENER
+                                 ACCOUNT("alice", HASH_Y, "[\"Alice@Example.org\", "
+                                         "\"postmaster@example.org\"]")
+                                 ACCOUNT("bob", HASH_6, "\"bob@example.net\"")
+                                 "[[directory.accounts]]\nname = \"relay\"\nsecret = \"" HASH_2B
+                                 "\"\n");
+    const struct config *c = l.config;
+    assert_int_equal(directory_count(c->directory), 3);
+    const struct account *alice = account_named(c, "alice");
+    assert_string_equal(alice->secret, HASH_Y);
+    assert_int_equal(alice->naddresses, 2);
+    assert_string_equal(alice->addresses[0], "alice@example.org");
+    assert_ptr_equal(directory_find_address(c->directory, "POSTMASTER@example.org", 22), alice);
+    assert_int_equal(account_named(c, "bob")->naddresses, 1);
+    assert_int_equal(account_named(c, "relay")->naddresses, 0);
+    assert_true(directory_is_local_domain(c->directory, "example.net", 11));
+    assert_true(directory_check_password(alice, "correct horse", 13));
+    char *text = describe(c);
+    expect_text(text, "\ndirectory: 3 accounts\n");
+    expect_text(text, "\naccount alice: secret yescrypt; email alice@example.org, "
+                      "postmaster@example.org\n");
+    expect_text(text, "\naccount bob: secret sha512; email bob@example.net\n");
+    expect_text(text, "\naccount relay: secret bcrypt; email none (login only)\n");
+    assert_null(strstr(text, HASH_Y)); /* hashes are not printed */
+    free(text);
+    release(&l);
+    /* Inline tables in an array are arrays of tables too; macros work in secrets. */
+    setenv("POSTERN_TEST_HASH", HASH_6, 1);
+    l = load_clean("directory.accounts = [{name = \"a\", secret = \"%{env:POSTERN_TEST_HASH}%\", "
+                   "email = \"a@x.org\"}]\n" SMTP_LISTENER);
+    assert_string_equal(account_named(l.config, "a")->secret, HASH_6);
+    release(&l);
+    unsetenv("POSTERN_TEST_HASH");
+    /* No accounts: an empty directory, never NULL. */
+    l = load_clean(SMTP_LISTENER);
+    assert_non_null(l.config->directory);
+    assert_int_equal(directory_count(l.config->directory), 0);
+    release(&l);
+}
+
+static void test_account_errors(void **state)
+{
+    (void)state;
+    /* A password in clear: refused, not repeated, and the fix named. */
+    struct loaded l = load(ACCOUNT("alice", "correct horse", "\"alice@example.org\""));
+    assert_null(l.config);
+    expect_text(l.diag, "error: postern.toml:3: directory.accounts[0].secret: the value is not a "
+                        "password hash");
+    expect_text(l.diag, "run `postern hash-password`");
+    assert_null(strstr(l.diag, "correct horse"));
+    release(&l);
+    EXPECT_REFUSED(ACCOUNT("alice", "$1$abcdefgh$0123456789abcdef012345", "[]"),
+                   "error: postern.toml:3: directory.accounts[0].secret: the value uses an "
+                   "unsupported hash scheme");
+    EXPECT_REFUSED(ACCOUNT("alice", "$6$2ZDWHeh.JZCmm2wo$x5YTCd", "[]"),
+                   "directory.accounts[0].secret: the value is not a valid hash");
+    EXPECT_REFUSED("[[directory.accounts]]\nemail = \"a@b.c\"\n",
+                   "error: postern.toml:1: directory.accounts[0]: missing required key name",
+                   "error: postern.toml:1: directory.accounts[0]: missing required key secret");
+    EXPECT_REFUSED(ACCOUNT("al/ice", HASH_Y, "[]"),
+                   "error: postern.toml:2: directory.accounts[0].name: \"al/ice\" may only "
+                   "contain letters");
+    EXPECT_REFUSED(ACCOUNT(".alice", HASH_Y, "[]"), "must not start with '.'");
+    EXPECT_REFUSED(ACCOUNT("alice", HASH_Y, "[\"alice@example.org\",\n  \"alice\", 5]"),
+                   "error: postern.toml:5: directory.accounts[0].email: \"alice\" has no '@'",
+                   "error: postern.toml:5: directory.accounts[0].email: expected a string in "
+                   "the list, found integer");
+    EXPECT_REFUSED(ACCOUNT("alice", HASH_Y, "{a = 1}"),
+                   "directory.accounts[0].email: expected a string or a list of strings");
+    EXPECT_REFUSED("[directory]\naccounts = \"alice\"\n",
+                   "error: postern.toml:2: directory.accounts: expected tables written as "
+                   "[[directory.accounts]], found string");
+    EXPECT_REFUSED("[directory.accounts]\nname = \"alice\"\n",
+                   "directory.accounts: expected tables written as [[directory.accounts]], "
+                   "found table");
+    EXPECT_REFUSED("directory.accounts = [1]\n",
+                   "error: postern.toml:1: directory.accounts[0]: expected a table "
+                   "([[directory.accounts]]), found integer");
+    EXPECT_WARNED(ACCOUNT("alice", HASH_Y, "[]") "password = \"x\"\n",
+                  "warning: postern.toml:5: unknown key directory.accounts[0].password (ignored)");
+    EXPECT_WARNED("[server]\nsecret = \"x\"\n",
+                  "unknown key server.secret (ignored); did you mean "
+                  "directory.accounts[<n>].secret?");
+}
+
+static void test_account_duplicates(void **state)
+{
+    (void)state;
+    EXPECT_REFUSED(ACCOUNT("alice", HASH_Y, "\"alice@example.org\"")
+                   ACCOUNT("Alice", HASH_6, "\"other@example.org\""),
+                   "error: postern.toml:6: directory.accounts[1].name: account \"Alice\" is "
+                   "already defined (line 1); names are case-insensitive");
+    EXPECT_REFUSED(ACCOUNT("alice", HASH_Y, "\"alice@example.org\"")
+                   ACCOUNT("bob", HASH_6, "[\"bob@example.org\",\n\"ALICE@example.org\"]"),
+                   "error: postern.toml:9: directory.accounts[1].email: \"ALICE@example.org\" "
+                   "already belongs to account \"alice\" (line 1)");
+    EXPECT_REFUSED(ACCOUNT("alice", HASH_Y, "[\"alice@example.org\",\n\"a@example.org\",\n"
+                                            "\"Alice@Example.org\"]"),
+                   "error: postern.toml:6: directory.accounts[0].email: \"Alice@Example.org\" "
+                   "is listed twice (line 4)");
+    /* Every duplicate in one run. */
+    EXPECT_REFUSED(ACCOUNT("a", HASH_Y, "\"x@example.org\"") ACCOUNT("a", HASH_Y, "\"x@example.org\""),
+                   "postern.toml:6: directory.accounts[1].name: account \"a\" is already defined",
+                   "postern.toml:8: directory.accounts[1].email: \"x@example.org\" already "
+                   "belongs to account \"a\"");
+}
+
+static void test_smtp_and_ban_keys(void **state)
+{
+    (void)state;
+    struct loaded l = load_clean(SMTP_LISTENER);
+    const struct config *c = l.config;
+    assert_int_equal(c->smtp.max_message_size, 26214400);
+    assert_int_equal(c->smtp.max_recipients, 100);
+    assert_int_equal(c->smtp.max_errors, 10);
+    assert_int_equal(c->smtp.max_commands_before_mail, 50);
+    assert_int_equal(c->client_policy.auth.count, 5);
+    assert_int_equal(c->client_policy.auth.window_ms, 600000);
+    assert_int_equal(c->client_policy.abuse.count, 20);
+    assert_int_equal(c->client_policy.abuse.window_ms, 600000);
+    assert_int_equal(c->client_policy.ban_ms, 3600000);
+    assert_int_equal(c->client_policy.max_per_client, 20);
+    assert_int_equal(c->client_policy.max_entries, CLIENT_TABLE_MAX_ENTRIES);
+    assert_false(listener(c, "smtp")->submission);
+    char *text = describe(c);
+    expect_text(text, "\nsession: data.limits.size 26214400 (25 MiB); rcpt.max-recipients 100; "
+                      "max-errors 10; max-commands-before-mail 50\n");
+    expect_text(text, "\nauto-ban: auth.rate 5/10m; abuse.rate 20/10m; duration 1h; "
+                      "max-connections-per-client 20\n");
+    free(text);
+    release(&l);
+
+    l = load_clean("[session]\ndata.limits.size = 1048577\nrcpt.max-recipients = 5\n"
+                   "max-errors = 3\nmax-commands-before-mail = 7\n"
+                   "[server]\nmax-connections = 100000\nmax-connections-per-client = 0\n"
+                   "[server.auto-ban]\nauth.rate = \"3/1h\"\nabuse.rate = \"0/1m\"\n"
+                   "duration = \"1d\"\n"
+                   SMTP_LISTENER "submission = true\n");
+    c = l.config;
+    assert_int_equal(c->smtp.max_message_size, 1048577);
+    assert_int_equal(c->smtp.max_recipients, 5);
+    assert_int_equal(c->smtp.max_errors, 3);
+    assert_int_equal(c->smtp.max_commands_before_mail, 7);
+    assert_int_equal(c->client_policy.auth.count, 3);
+    assert_int_equal(c->client_policy.auth.window_ms, 3600000);
+    assert_int_equal(c->client_policy.abuse.count, 0);
+    assert_int_equal(c->client_policy.ban_ms, 86400000);
+    assert_int_equal(c->client_policy.max_per_client, 0);
+    assert_int_equal(c->client_policy.max_entries, 100000); /* one per admitted connection */
+    assert_true(listener(c, "smtp")->submission);
+    text = describe(c);
+    expect_text(text, "session: data.limits.size 1048577; rcpt.max-recipients 5;");
+    expect_text(text, "auto-ban: auth.rate 3/1h; abuse.rate off; duration 1d; "
+                      "max-connections-per-client no limit\n");
+    expect_text(text, "listener smtp: bind 127.0.0.1:2525; protocol smtp; tls implicit no; "
+                      "submission yes (AUTH before MAIL); proxy off\n");
+    free(text);
+    release(&l);
+}
+
+static void test_smtp_and_ban_errors(void **state)
+{
+    (void)state;
+    EXPECT_REFUSED("[session]\ndata.limits.size = 1023\nrcpt.max-recipients = 0\n"
+                   "max-errors = 1001\nmax-commands-before-mail = \"50\"\n",
+                   "error: postern.toml:2: session.data.limits.size: 1023 is out of range (1024 "
+                   "to 1073741824)",
+                   "error: postern.toml:3: session.rcpt.max-recipients: 0 is out of range (1 to "
+                   "10000)",
+                   "error: postern.toml:4: session.max-errors: 1001 is out of range (1 to 1000)",
+                   "error: postern.toml:5: session.max-commands-before-mail: expected an integer, "
+                   "found string");
+    EXPECT_REFUSED("[server.auto-ban]\nauth.rate = \"5 per 10m\"\nabuse.rate = 20\n"
+                   "duration = \"0s\"\n",
+                   "error: postern.toml:2: server.auto-ban.auth.rate: \"5 per 10m\" is not a "
+                   "rate (a count, '/' and a duration, e.g. \"5/10m\")",
+                   "error: postern.toml:3: server.auto-ban.abuse.rate: expected a rate such as "
+                   "\"5/10m\"",
+                   "error: postern.toml:4: server.auto-ban.duration: \"0s\" is out of range");
+    EXPECT_REFUSED("[server.auto-ban]\nauth.rate = \"101/1m\"\n",
+                   "error: postern.toml:2: server.auto-ban.auth.rate: \"101/1m\" is out of range "
+                   "(a count from 0 to 100");
+    EXPECT_REFUSED("[server.auto-ban]\nauth.rate = \"5/0s\"\n", "\"5/0s\" is out of range");
+    EXPECT_REFUSED("[server.auto-ban]\nauth.rate = \"5/31d\"\n", "at most 30d)");
+    EXPECT_REFUSED("[server.auto-ban]\nauth.rate = \"/1m\"\n", "is not a rate");
+    EXPECT_REFUSED("[server.auto-ban]\nauth.rate = \"5/\"\n", "is not a rate");
+    EXPECT_REFUSED("[server.auto-ban]\nauth.rate = \"-1/1m\"\n", "is not a rate");
+    EXPECT_REFUSED("[server.auto-ban]\nduration = \"31d\"\n",
+                   "server.auto-ban.duration: \"31d\" is out of range (more than 0, at most 30d)");
+    EXPECT_REFUSED("[server]\nmax-connections-per-client = -1\n",
+                   "server.max-connections-per-client: -1 is out of range");
+    EXPECT_REFUSED(SMTP_LISTENER "submission = \"yes\"\n",
+                   "error: postern.toml:4: server.listener.smtp.submission: expected true or "
+                   "false, found string");
+}
+
 /* ---- The embedded default ---- */
 
 static void test_embedded_default(void **state)
@@ -753,19 +972,22 @@ static void test_embedded_default(void **state)
     (void)state;
     struct loaded l = load_clean(config_embedded_default);
     const struct config *c = l.config;
-    assert_int_equal(c->nlisteners, 5);
+    assert_int_equal(c->nlisteners, 7);
     assert_int_equal(netset_count(c->trusted_networks), 0);
     assert_string_equal(c->data_dir, "./data");
     static const struct {
         const char *id, *bind;
         enum listener_protocol protocol;
         enum trust_source trust;
+        bool implicit, submission;
     } expected[] = {
-        {"smtp", "127.0.0.1:2525", PROTOCOL_SMTP, TRUST_OFF},
-        {"submission", "127.0.0.1:2587", PROTOCOL_SMTP, TRUST_OFF},
-        {"imap", "127.0.0.1:2143", PROTOCOL_IMAP, TRUST_OFF},
-        {"smtp-proxy", "127.0.0.1:2526", PROTOCOL_SMTP, TRUST_LISTENER},
-        {"imap-proxy", "127.0.0.1:2144", PROTOCOL_IMAP, TRUST_LISTENER},
+        {"smtp", "127.0.0.1:2525", PROTOCOL_SMTP, TRUST_OFF, false, false},
+        {"submission", "127.0.0.1:2587", PROTOCOL_SMTP, TRUST_OFF, false, true},
+        {"imap", "127.0.0.1:2143", PROTOCOL_IMAP, TRUST_OFF, false, false},
+        {"smtps", "127.0.0.1:2465", PROTOCOL_SMTP, TRUST_OFF, true, true},
+        {"imaps", "127.0.0.1:2993", PROTOCOL_IMAP, TRUST_OFF, true, false},
+        {"smtp-proxy", "127.0.0.1:2526", PROTOCOL_SMTP, TRUST_LISTENER, false, false},
+        {"imap-proxy", "127.0.0.1:2144", PROTOCOL_IMAP, TRUST_LISTENER, false, false},
     };
     for (size_t i = 0; i < ARRAY_LEN(expected); i++) {
         const struct listener_config *li = listener(c, expected[i].id);
@@ -773,7 +995,8 @@ static void test_embedded_default(void **state)
         assert_string_equal(li->binds[0].text, expected[i].bind);
         assert_int_equal(li->protocol, expected[i].protocol);
         assert_int_equal(li->trust_source, expected[i].trust);
-        assert_false(li->tls_implicit);
+        assert_int_equal(li->tls_implicit, expected[i].implicit);
+        assert_int_equal(li->submission, expected[i].submission);
         if (expected[i].trust == TRUST_LISTENER) {
             assert_true(trusts(li->trusted, "127.0.0.2"));
             assert_true(trusts(li->trusted, "::1"));
@@ -788,7 +1011,13 @@ static void test_embedded_default(void **state)
                       "proxy off\n");
     expect_text(text, "\nproxy: trusted none; timeout 5s; max-header-size 4096\n");
     expect_text(text, "\naccess: blocked none; allowed none\n");
+    expect_text(text, "\nlistener submission: bind 127.0.0.1:2587; protocol smtp; tls implicit "
+                      "no; submission yes (AUTH before MAIL); proxy off\n");
+    expect_text(text, "\ndirectory: 0 accounts\n");
     free(text);
+    /* The commented-out example account is the shape the schema expects. */
+    assert_int_equal(directory_count(c->directory), 0);
+    expect_text(config_embedded_default, "#[[directory.accounts]]\n#name = \"alice\"\n");
     release(&l);
 }
 
@@ -869,6 +1098,11 @@ int main(void)
         cmocka_unit_test(test_file_macro),
         cmocka_unit_test(test_durations),
         cmocka_unit_test(test_bind_parsing),
+        cmocka_unit_test(test_accounts),
+        cmocka_unit_test(test_account_errors),
+        cmocka_unit_test(test_account_duplicates),
+        cmocka_unit_test(test_smtp_and_ban_keys),
+        cmocka_unit_test(test_smtp_and_ban_errors),
         cmocka_unit_test(test_embedded_default),
         cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_null_diag),

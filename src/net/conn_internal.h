@@ -1,0 +1,19 @@
+/* Connection internals shared by the stages (proxy_stage.c, tls_stage.c); not for services. */
+#ifndef POSTERN_NET_CONN_INTERNAL_H
+#define POSTERN_NET_CONN_INTERNAL_H
+
+#include "net/conn.h"
+
+/* Hands conn->in to the current stage. */
+void conn_deliver_input(struct conn *conn);
+/* The peer closed its side (read returned 0 or TLS close_notify). */
+void conn_peer_closed(struct conn *conn);
+/* Re-computes which socket events the connection waits for. */
+void conn_update_interest(struct conn *conn);
+/* The client is known and, for implicit TLS, the handshake is done: check access, greet. */
+void conn_open_session(struct conn *conn);
+/* Arms the connection's single timer for its current stage. */
+void conn_arm_timer(struct conn *conn, uint64_t delay_ms);
+const struct config *conn_config(const struct conn *conn);
+
+#endif
