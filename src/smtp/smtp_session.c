@@ -1,68 +1,221 @@
 /*
- * SMTP session, first cut: greeting, EHLO/HELO naming the real client, NOOP, RSET, QUIT.
- * Mail transactions arrive with the SMTP service issue.
+ * The SMTP service: session lifetime, the state machine's one transition function, reply
+ * helpers that count errors, and input dispatch by state. Commands live in smtp_commands.c,
+ * AUTH in smtp_auth.c, message transfer and delivery in smtp_data.c, syntax in smtp_parse.c.
+ *
+ * Limits are enforced where input arrives: line lengths here, message size and text line
+ * length while DATA/BDAT octets arrive, recipients and commands in the command handlers.
+ * A session that must end (too many errors, a ban) finishes its current reply first; the
+ * goodbye is said here, after the handler returned, so no reply can follow it.
  */
+#include <assert.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
-#include <strings.h>
+#include <string.h>
 
 #include "config/config.h"
 #include "net/conn.h"
 #include "net/service.h"
 #include "net/worker.h"
+#include "smtp/smtp_internal.h"
 #include "util/line.h"
 
+static_assert(SMTP_LINE_WAIT_MAX < CONN_INPUT_CAPACITY,
+              "a whole command line must fit the core's input buffer");
+static_assert(SMTP_AUTH_LINE_MAX >= 4 * ((SMTP_AUTH_DECODED_MAX + 2) / 3) + 13,
+              "AUTH PLAIN with the longest credentials must fit one AUTH line");
+static_assert(SMTP_MAIL_LINE_MAX <= SMTP_LINE_WAIT_MAX, "MAIL lines must fit");
 
-struct smtp_session {
-    const char *hostname;
+static const char *const state_names[SMTP_STATE_COUNT] = {
+    [SMTP_CONNECTED] = "connected",   [SMTP_READY] = "ready",
+    [SMTP_MAIL] = "mail",             [SMTP_RCPT] = "rcpt",
+    [SMTP_BDAT_MORE] = "bdat_more",   [SMTP_DATA] = "data",
+    [SMTP_BDAT] = "bdat",             [SMTP_AUTH_PLAIN] = "auth_plain",
+    [SMTP_AUTH_LOGIN_USER] = "auth_login_user",
+    [SMTP_AUTH_LOGIN_PASS] = "auth_login_pass",
+    [SMTP_STARTTLS] = "starttls",     [SMTP_CLOSING] = "closing",
 };
+
+void smtp_set_state(struct smtp_session *s, const struct conn *conn, enum smtp_state next)
+{
+    if (s->state == next)
+        return;
+    if (log_enabled(LOG_DEBUG)) {
+        struct log_line line;
+        conn_log_begin(conn, &line, LOG_DEBUG, "smtp_state");
+        log_str(&line, "from", state_names[s->state]);
+        log_str(&line, "to", state_names[next]);
+        log_end(&line);
+    }
+    s->state = next;
+}
+
+bool smtp_is_secure(const struct conn *conn)
+{
+    return client_is_secure(&conn->info);
+}
+
+/* ---- replies ---- */
+
+static void reply_va(struct conn *conn, const char *fmt, va_list ap)
+{
+    char text[1024];
+    int n = vsnprintf(text, sizeof text - 2, fmt, ap);
+    if (n < 0)
+        return;
+    size_t len = (size_t)n < sizeof text - 2 ? (size_t)n : sizeof text - 3;
+    text[len++] = '\r';
+    text[len++] = '\n';
+    conn_write(conn, text, len);
+}
+
+void smtp_reply(struct conn *conn, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    reply_va(conn, fmt, ap);
+    va_end(ap);
+}
+
+void smtp_reply_error(struct smtp_session *s, struct conn *conn, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    reply_va(conn, fmt, ap);
+    va_end(ap);
+    s->errors++;
+    uint32_t max = s->config->smtp.max_errors;
+    if (max && s->errors > max && s->ending == SMTP_END_NONE)
+        s->ending = SMTP_END_ERRORS;
+}
+
+void smtp_report_abuse(struct smtp_session *s, struct conn *conn)
+{
+    if (conn_report_failure(conn, FAILURE_ABUSE))
+        s->ending = SMTP_END_BANNED;
+}
+
+void smtp_reset_transaction(struct smtp_session *s, const struct conn *conn)
+{
+    smtp_txn_free(s->txn);
+    s->txn = NULL;
+    if (s->state == SMTP_MAIL || s->state == SMTP_RCPT || s->state == SMTP_BDAT_MORE)
+        smtp_set_state(s, conn, SMTP_READY);
+}
+
+/* Says goodbye when a handler decided the session must end; true when it did. */
+static bool enforce_ending(struct smtp_session *s, struct conn *conn)
+{
+    if (s->ending == SMTP_END_NONE)
+        return false;
+    struct log_line line;
+    switch (s->ending) {
+    case SMTP_END_ERRORS:
+        conn_log_begin(conn, &line, LOG_WARN, "smtp_error_limit");
+        log_uint(&line, "errors", s->errors);
+        log_uint(&line, "limit", s->config->smtp.max_errors);
+        log_end(&line);
+        /* A client that keeps failing is abusing the service; it counts towards a ban. */
+        conn_report_failure(conn, FAILURE_ABUSE);
+        conn_farewell(conn, FAREWELL_TOO_MANY_ERRORS);
+        break;
+    case SMTP_END_COMMANDS:
+        conn_log_begin(conn, &line, LOG_WARN, "smtp_command_limit");
+        log_uint(&line, "limit", s->config->smtp.max_commands_before_mail);
+        log_end(&line);
+        smtp_reply(conn, "421 4.7.0 too many commands without a mail transaction, "
+                         "closing connection");
+        conn_close(conn);
+        break;
+    default:
+        conn_farewell(conn, FAREWELL_BANNED);
+        break;
+    }
+    smtp_set_state(s, conn, SMTP_CLOSING);
+    return true;
+}
+
+/* ---- input ---- */
+
+/* The longest line the current state accepts, CRLF included. */
+static size_t line_limit(const struct smtp_session *s)
+{
+    if (s->state == SMTP_AUTH_PLAIN || s->state == SMTP_AUTH_LOGIN_USER ||
+        s->state == SMTP_AUTH_LOGIN_PASS)
+        return SMTP_AUTH_LINE_MAX;
+    return SMTP_LINE_WAIT_MAX; /* the command table narrows it per command */
+}
+
+static void line_too_long(struct smtp_session *s, struct conn *conn)
+{
+    smtp_auth_clear(s); /* an AUTH exchange cannot continue past a broken line */
+    if (s->state >= SMTP_AUTH_PLAIN && s->state <= SMTP_AUTH_LOGIN_PASS)
+        smtp_set_state(s, conn, SMTP_READY);
+    smtp_reply_error(s, conn, "500 5.5.2 line too long");
+}
+
+/* Command and AUTH lines. A line over every limit is skipped up to its LF, then refused. */
+static size_t line_input(struct smtp_session *s, struct conn *conn, const uint8_t *data,
+                         size_t len)
+{
+    size_t n = line_length(data, len);
+    if (s->discarding) {
+        if (n == 0)
+            return len;
+        s->discarding = false;
+        line_too_long(s, conn);
+        return n;
+    }
+    if (n == 0) {
+        if (len <= SMTP_LINE_WAIT_MAX)
+            return 0; /* wait for the rest of the line */
+        s->discarding = true;
+        return len;
+    }
+    size_t content = line_content_length(data, n);
+    if (n > line_limit(s))
+        line_too_long(s, conn);
+    else if (s->state >= SMTP_AUTH_PLAIN && s->state <= SMTP_AUTH_LOGIN_PASS)
+        smtp_auth_response(s, conn, (const char *)data, content);
+    else
+        smtp_command(s, conn, (const char *)data, content);
+    return n;
+}
+
+static size_t smtp_input(void *session, struct conn *conn, const uint8_t *data, size_t len)
+{
+    struct smtp_session *s = session;
+    size_t used;
+    switch (s->state) {
+    case SMTP_DATA:
+        used = smtp_data_input(s, conn, data, len);
+        break;
+    case SMTP_BDAT:
+        used = smtp_bdat_input(s, conn, data, len);
+        break;
+    case SMTP_STARTTLS:
+    case SMTP_CLOSING:
+        return len; /* not ours: the core discards input after STARTTLS and while closing */
+    default:
+        used = line_input(s, conn, data, len);
+        break;
+    }
+    enforce_ending(s, conn);
+    return used;
+}
+
+/* ---- lifetime ---- */
 
 static void *smtp_open(struct conn *conn)
 {
     struct smtp_session *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
-    s->hostname = conn->worker->shared->config->hostname;
-    conn_printf(conn, "220 %s ESMTP postern\r\n", s->hostname);
+    s->config = conn->worker->shared->config;
+    s->state = SMTP_CONNECTED;
+    smtp_reply(conn, "220 %s ESMTP postern", s->config->hostname);
     return s;
-}
-
-static bool verb_is(const uint8_t *line, size_t len, const char *verb)
-{
-    size_t n = strlen(verb);
-    return len >= n && strncasecmp((const char *)line, verb, n) == 0 &&
-           (len == n || line[n] == ' ');
-}
-
-static void reply_hello(struct smtp_session *s, struct conn *conn, const uint8_t *line,
-                        size_t len, bool extended)
-{
-    const char *name = len > 5 ? (const char *)line + 5 : "";
-    int name_len = len > 5 ? (int)(len - 5) : 0;
-    if (name_len > 255)
-        name_len = 255;
-    conn_printf(conn, "250%c%s Hello %.*s [%s]\r\n", extended ? '-' : ' ', s->hostname, name_len,
-                name, conn->info.client_ip);
-    if (extended)
-        conn_printf(conn, "250 8BITMIME\r\n");
-}
-
-static size_t smtp_input(void *session, struct conn *conn, const uint8_t *data, size_t len)
-{
-    struct smtp_session *s = session;
-    size_t n = line_length(data, len);
-    if (n == 0)
-        return 0; /* the core refuses input that fills its buffer without a line */
-    size_t content = line_content_length(data, n);
-    if (verb_is(data, content, "EHLO") || verb_is(data, content, "HELO"))
-        reply_hello(s, conn, data, content, (data[0] | 0x20) == 'e');
-    else if (verb_is(data, content, "NOOP") || verb_is(data, content, "RSET"))
-        conn_printf(conn, "250 2.0.0 OK\r\n");
-    else if (verb_is(data, content, "QUIT")) {
-        conn_printf(conn, "221 2.0.0 %s closing connection\r\n", s->hostname);
-        conn_close(conn);
-    } else
-        conn_printf(conn, "502 5.5.1 command not implemented\r\n");
-    return n;
 }
 
 static void smtp_farewell(struct conn *conn, enum farewell reason)
@@ -74,14 +227,35 @@ static void smtp_farewell(struct conn *conn, enum farewell reason)
         [FAREWELL_SHUTDOWN] = "421 4.3.2 server shutting down\r\n",
         [FAREWELL_UNTRUSTED_PROXY] = "554 5.7.0 PROXY header from an untrusted peer\r\n",
         [FAREWELL_LINE_TOO_LONG] = "500 5.5.2 line too long\r\n",
+        [FAREWELL_BANNED] = "421 4.7.0 too many failures, try again later\r\n",
+        [FAREWELL_TOO_MANY_ERRORS] = "421 4.7.0 too many errors, closing connection\r\n",
     };
-    conn_write(conn, lines[reason], strlen(lines[reason]));
+    if ((size_t)reason < sizeof lines / sizeof lines[0] && lines[reason])
+        conn_write(conn, lines[reason], strlen(lines[reason]));
+}
+
+/* RFC 3207 4.2: after the handshake the session starts over, as if just greeted. */
+static void smtp_tls_ready(void *session, struct conn *conn)
+{
+    struct smtp_session *s = session;
+    smtp_reset_transaction(s, conn);
+    smtp_auth_clear(s);
+    free(s->helo);
+    s->helo = NULL;
+    s->extended = false;
+    s->account = NULL;
+    s->discarding = false;
+    smtp_set_state(s, conn, SMTP_CONNECTED);
 }
 
 static void smtp_close(void *session, struct conn *conn)
 {
     (void)conn;
-    free(session);
+    struct smtp_session *s = session;
+    smtp_txn_free(s->txn);
+    smtp_auth_clear(s);
+    free(s->helo);
+    free(s);
 }
 
 const struct service smtp_service = {
@@ -90,4 +264,5 @@ const struct service smtp_service = {
     .input = smtp_input,
     .farewell = smtp_farewell,
     .close = smtp_close,
+    .tls_ready = smtp_tls_ready,
 };
