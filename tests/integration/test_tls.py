@@ -16,9 +16,10 @@ def server_config(listeners, extra_server="", extra=""):
             f'{extra_server}\n{extra}\n{listeners}')
 
 
-def listener(name, port, protocol="imap", implicit=False, proxied=False, extra=""):
+def listener(name, port, protocol="imap", implicit=False, proxied=False, extra="",
+             proxy_extra=""):
     """proxied: 127.0.0.1 (where HAProxy and hand-written headers come from) is trusted."""
-    trust = (f'[server.listener."{name}".proxy]\ntrusted-networks = ["127.0.0.1"]\n'
+    trust = (f'[server.listener."{name}".proxy]\ntrusted-networks = ["127.0.0.1"]\n{proxy_extra}'
              if proxied else "")
     return (f'[server.listener."{name}"]\nbind = "{HOST}:{port}"\nprotocol = "{protocol}"\n'
             f'tls.implicit = {"true" if implicit else "false"}\n{extra}\n{trust}')
@@ -232,3 +233,131 @@ def test_check_rejects_bad_certificates(run_postern, workdir, cert_factory):
     path.write_text('[server.tls]\nprotocols = ["TLSv1.3", "SSLv3"]\n')
     out = run_postern("check", "--config", path)
     assert out.returncode == 1 and "server.tls.protocols" in out.stderr.decode()
+
+
+# ---- SMTP over TLS: STARTTLS, implicit TLS, TLS terminated at HAProxy ----
+
+PASSWORD = "correct horse"
+
+
+@pytest.fixture(scope="module")
+def account_secret():
+    from peers import postern_binary
+    proc = subprocess.run([postern_binary(), "hash-password", "--scheme", "sha512"],
+                          input=PASSWORD.encode() + b"\n", capture_output=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.decode().strip()
+
+
+def smtp_config(listeners, secret):
+    account = (f'[[directory.accounts]]\nname = "alice"\nsecret = "{secret}"\n'
+               f'email = ["alice@postern.test"]\n')
+    return server_config(listeners, extra=account)
+
+
+def smtp_reply(sock):
+    sock.settimeout(5)
+    data = b""
+    while not any(len(l) >= 4 and l[3:4] == b" " for l in data.split(b"\r\n")[:-1]):
+        chunk = sock.recv(4096)
+        assert chunk, data
+        data += chunk
+    return data.decode()
+
+
+def ehlo_extensions(sock):
+    assert smtp_reply(sock).startswith("220 ")
+    sock.sendall(b"EHLO client.test\r\n")
+    return smtp_reply(sock)
+
+
+def haproxy_tls_front(front, backend, cert, server_opts):
+    return f"""
+defaults
+    mode tcp
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+listen smtps
+    bind {HOST}:{front} ssl crt {cert.pem}
+    server postern {HOST}:{backend} {server_opts}
+"""
+
+
+@pytest.mark.requires("haproxy", "openssl")
+def test_tls_at_haproxy_with_ssl_tlv_offers_auth_not_starttls(start_postern, start_haproxy,
+                                                              cert_factory, account_secret):
+    backend, front = free_port(), free_port()
+    srv = start_postern(smtp_config(listener("smtp", backend, protocol="smtp", proxied=True),
+                                    account_secret))
+    start_haproxy(haproxy_tls_front(front, backend, cert_factory("mx.postern.test"),
+                                    "send-proxy-v2-ssl-cn"))
+    with connect_from("127.0.0.2", HOST, front) as raw:
+        with client_context().wrap_socket(raw, server_hostname="mx.postern.test") as sock:
+            ext = ehlo_extensions(sock)
+            assert "AUTH PLAIN LOGIN" in ext and "STARTTLS" not in ext, ext
+            import base64
+            token = base64.b64encode(b"\0alice\0" + PASSWORD.encode()).decode()
+            sock.sendall(f"AUTH PLAIN {token}\r\n".encode())
+            assert smtp_reply(sock).startswith("235 ")
+            sock.sendall(b"MAIL FROM:<alice@postern.test>\r\nRCPT TO:<alice@postern.test>\r\n"
+                         b"DATA\r\n")
+            assert b"354 " in read_until(sock, b"354 ")
+            sock.sendall(b"Subject: via TLS at the proxy\r\n\r\nhello\r\n.\r\n")
+            assert smtp_reply(sock).startswith("250 ")
+            version = sock.version()
+    event = srv.wait_event("connect", tls="proxy")
+    assert event["client"].startswith("127.0.0.2:") and event["tls_version"] == version
+    import glob
+    [path] = glob.glob(f"{srv.dir}/data/alice/new/*")
+    received = open(path, "rb").read().decode()
+    assert "with ESMTPSA" in received and f"version={version}" in received, received
+    assert "[127.0.0.2]" in received
+
+
+@pytest.mark.requires("haproxy", "openssl")
+def test_tls_at_haproxy_without_ssl_tlv_offers_starttls_not_auth(start_postern, start_haproxy,
+                                                                 cert_factory, account_secret):
+    backend, front = free_port(), free_port()
+    start_postern(smtp_config(listener("smtp", backend, protocol="smtp", proxied=True),
+                              account_secret))
+    start_haproxy(haproxy_tls_front(front, backend, cert_factory("mx.postern.test"),
+                                    "send-proxy-v2"))
+    with connect_from("127.0.0.2", HOST, front) as raw:
+        with client_context().wrap_socket(raw, server_hostname="mx.postern.test") as sock:
+            ext = ehlo_extensions(sock)
+    # postern cannot know the client used TLS: it must not accept passwords.
+    assert "STARTTLS" in ext and "AUTH" not in ext, ext
+
+
+@pytest.mark.requires("haproxy", "openssl")
+def test_tls_at_haproxy_with_assume_tls_offers_auth(start_postern, start_haproxy, cert_factory,
+                                                    account_secret):
+    backend, front = free_port(), free_port()
+    start_postern(smtp_config(listener("smtp", backend, protocol="smtp", proxied=True,
+                                       proxy_extra="assume-tls = true\n"), account_secret))
+    start_haproxy(haproxy_tls_front(front, backend, cert_factory("mx.postern.test"),
+                                    "send-proxy-v2"))
+    with connect_from("127.0.0.2", HOST, front) as raw:
+        with client_context().wrap_socket(raw, server_hostname="mx.postern.test") as sock:
+            ext = ehlo_extensions(sock)
+    assert "AUTH PLAIN LOGIN" in ext and "STARTTLS" not in ext, ext
+
+
+def test_smtp_openssl_starttls_and_implicit_tls(start_postern, account_secret):
+    plain, implicit = free_port(), free_port()
+    srv = start_postern(smtp_config(listener("smtp", plain, protocol="smtp")
+                                    + listener("smtps", implicit, protocol="smtp",
+                                               implicit=True), account_secret))
+    out = subprocess.run(["openssl", "s_client", "-brief", "-ign_eof", "-starttls", "smtp",
+                          "-connect", f"{HOST}:{plain}"],
+                         input=b"EHLO client.test\r\nQUIT\r\n", capture_output=True, timeout=15)
+    text = out.stdout.decode() + out.stderr.decode()
+    assert "Protocol version: TLSv1.3" in text and "AUTH PLAIN LOGIN" in text, text
+    # stdout holds only what came after the handshake: the new EHLO must not offer STARTTLS.
+    assert "STARTTLS" not in out.stdout.decode(), text
+    with connect_from("127.0.0.2", HOST, implicit) as raw:
+        with client_context().wrap_socket(raw, server_hostname="mx.postern.test") as sock:
+            ext = ehlo_extensions(sock)
+    assert "AUTH PLAIN LOGIN" in ext and "STARTTLS" not in ext
+    srv.wait_event("tls_established", listener="smtps", starttls="false")
