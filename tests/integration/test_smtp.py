@@ -734,3 +734,51 @@ def test_starttls_discards_pipelined_commands(direct):
         tls.sendall(b"MAIL FROM:<a@b.example>\r\n")
         assert tls.recv(4096).startswith(b"503 5.5.1 send EHLO or HELO first")
         tls.close()
+
+
+@pytest.mark.requires("mbsync")
+def test_maildir_is_readable_by_another_maildir_reader(direct, workdir):
+    """mbsync (isync) reads postern's Maildir directly and copies every message and flag."""
+    import shutil
+    srv, port = direct
+    for subject in ("first", "second", "third"):
+        with smtplib.SMTP(HOST, port, timeout=10) as client:
+            client.sendmail("someone@remote.example", ["alice@example.com"],
+                            f"Subject: {subject}\r\n\r\nbody of {subject}\r\n")
+    # mbsync keeps its own state inside the store it reads: give it a copy.
+    source = workdir / "copy"
+    shutil.copytree(os.path.join(srv.dir, "data", "alice"), source)
+    first = sorted(os.listdir(source / "new"))[0]
+    os.rename(source / "new" / first, source / "cur" / f"{first}:2,FS")  # what IMAP STORE does
+    rc = workdir / "mbsyncrc"
+    (workdir / "out").mkdir()
+    rc.write_text(f"""MaildirStore postern
+Inbox {source}
+SubFolders Maildir++
+
+MaildirStore copy
+Path {workdir}/out/
+Inbox {workdir}/out/INBOX
+
+Channel check
+Far :postern:
+Near :copy:
+Patterns INBOX
+Create Near
+Sync Pull
+SyncState *
+""")
+    proc = subprocess.run(["mbsync", "-c", str(rc), "-a"], capture_output=True, text=True,
+                          timeout=30)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    copied = []
+    for sub in ("cur", "new"):
+        for name in os.listdir(workdir / "out" / "INBOX" / sub):
+            with open(workdir / "out" / "INBOX" / sub / name, "rb") as f:
+                copied.append((name, f.read()))
+    assert len(copied) == 3
+    subjects = sorted(data.split(b"Subject: ")[1].split(b"\r\n")[0] for _, data in copied)
+    assert subjects == [b"first", b"second", b"third"]
+    flagged = [name for name, _ in copied if name.endswith(":2,FS")]
+    assert len(flagged) == 1
+    assert all(b"Received: from" in data for _, data in copied)
