@@ -58,6 +58,7 @@ static void finish_close(struct conn *conn)
     conn->stage = STAGE_CLOSED;
     io_watch_stop(loop, &conn->watch);
     timer_stop(loop, &conn->timer);
+    timer_stop(loop, &conn->session_timer);
     if (conn->tls)
         tls_conn_shutdown(conn->tls);
     close(conn->watch.fd);
@@ -621,6 +622,35 @@ void conn_accept(struct worker *worker, struct listener *listener, int fd,
         return;
     }
     conn_client_known(conn);
+}
+
+/* ---- the service's timer ---- */
+
+static void on_session_timer(struct event_loop *loop, struct timer *timer)
+{
+    (void)loop;
+    struct conn *conn = container_of(timer, struct conn, session_timer);
+    if (conn->stage == STAGE_SESSION && conn->service->timer)
+        conn->service->timer(conn->session, conn);
+}
+
+void conn_session_timer(struct conn *conn, uint64_t delay_ms)
+{
+    if (conn->stage == STAGE_CLOSED)
+        return;
+    if (delay_ms == 0)
+        timer_stop(conn->worker->loop, &conn->session_timer);
+    else
+        timer_start(conn->worker->loop, &conn->session_timer, delay_ms, on_session_timer);
+}
+
+void conn_resume_input(struct conn *conn)
+{
+    if (conn->stage == STAGE_SESSION && conn->in_len > 0)
+        session_input(conn);
+    /* TLS may hold more decrypted input than fit in the buffer before. */
+    if (conn->tls && conn->stage == STAGE_SESSION && tls_conn_has_buffered(conn->tls))
+        tls_stage_pump(conn);
 }
 
 /* ---- STARTTLS, failures ---- */

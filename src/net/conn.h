@@ -41,6 +41,7 @@ struct out_buffer {
 struct conn {
     struct io_watch watch;         /* the socket */
     struct timer timer;            /* PROXY deadline, then the idle timeout */
+    struct timer session_timer;    /* the service's own: IMAP IDLE polling, delayed replies */
     struct worker *worker;         /* owner; conns never move between threads */
     struct listener *listener;
     enum conn_stage stage;
@@ -94,6 +95,14 @@ bool conn_start_tls(struct conn *conn);
  * one starts. Returns true when the client is now banned (the caller should say goodbye).
  */
 bool conn_report_failure(struct conn *conn, enum client_failure kind);
+
+/*
+ * The service's timer: service->timer() runs once, delay_ms from now (0 stops it). A service
+ * that returned 0 from input() to hold input back (e.g. while a delayed reply is pending)
+ * calls conn_resume_input() to be offered the buffered input again.
+ */
+void conn_session_timer(struct conn *conn, uint64_t delay_ms);
+void conn_resume_input(struct conn *conn);
 
 /* Starts a log line carrying listener, conn, client and (when proxied) proxy fields. */
 void conn_log_begin(const struct conn *conn, struct log_line *line, enum log_level level,

@@ -40,6 +40,8 @@ struct service {
      * resets its state as its RFC requires (SMTP: back to before EHLO). May be NULL.
      */
     void (*tls_ready)(void *session, struct conn *conn);
+    /* The session timer set with conn_session_timer() fired. May be NULL. */
+    void (*timer)(void *session, struct conn *conn);
 };
 
 extern const struct service smtp_service;

@@ -5,6 +5,7 @@
  * (escaped by the log module). A failure counts against the real client address and can
  * start a ban (conn_report_failure).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -47,7 +48,9 @@ static void auth_failed(struct smtp_session *s, struct conn *conn, const char *m
 {
     smtp_set_state(s, conn, SMTP_READY);
     log_auth(conn, mechanism, "failed", login, login_len);
-    smtp_reply_error(s, conn, "535 5.7.8 %s", why);
+    char reply[160];
+    snprintf(reply, sizeof reply, "535 5.7.8 %s", why);
+    smtp_reply_error_later(s, conn, reply);
     if (conn_report_failure(conn, FAILURE_AUTH))
         s->ending = SMTP_END_BANNED;
 }

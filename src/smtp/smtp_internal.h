@@ -97,6 +97,7 @@ struct smtp_session {
     bool chunk_last;                   /* BDAT ... LAST */
     const char *chunk_error;           /* BDAT: reply after draining a refused chunk */
     enum smtp_state chunk_return;      /* state after a refused chunk */
+    char *delayed_reply;               /* an error reply waiting for the session timer */
 };
 
 /* ---- smtp_session.c ---- */
@@ -106,6 +107,14 @@ void smtp_reply(struct conn *conn, const char *fmt, ...) __attribute__((format(p
 /* An error reply the client caused: counts towards session.max-errors. */
 void smtp_reply_error(struct smtp_session *s, struct conn *conn, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/*
+ * An error reply sent after a random delay (SMTP_FAILURE_DELAY_*), with further input held
+ * back until then: password guessing gets slow without a thread ever sleeping.
+ */
+void smtp_reply_error_later(struct smtp_session *s, struct conn *conn, const char *text);
+#define SMTP_FAILURE_DELAY_MIN_MS 250
+#define SMTP_FAILURE_DELAY_SPREAD_MS 500
+
 /* Drops the transaction (RSET, HELO/EHLO, after delivery); back to READY when in one. */
 void smtp_reset_transaction(struct smtp_session *s, const struct conn *conn);
 /* A relay attempt or other abuse: counted against the real client; may end the session. */

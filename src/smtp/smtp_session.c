@@ -90,6 +90,18 @@ void smtp_reply_error(struct smtp_session *s, struct conn *conn, const char *fmt
         s->ending = SMTP_END_ERRORS;
 }
 
+void smtp_reply_error_later(struct smtp_session *s, struct conn *conn, const char *text)
+{
+    free(s->delayed_reply);
+    s->delayed_reply = strdup(text);
+    if (!s->delayed_reply) {
+        smtp_reply_error(s, conn, "%s", text);
+        return;
+    }
+    conn_session_timer(conn, SMTP_FAILURE_DELAY_MIN_MS +
+                                 arc4random_uniform(SMTP_FAILURE_DELAY_SPREAD_MS));
+}
+
 void smtp_report_abuse(struct smtp_session *s, struct conn *conn)
 {
     if (conn_report_failure(conn, FAILURE_ABUSE))
@@ -187,6 +199,8 @@ static size_t smtp_input(void *session, struct conn *conn, const uint8_t *data, 
 {
     struct smtp_session *s = session;
     size_t used;
+    if (s->delayed_reply)
+        return 0; /* nothing is read until the pending reply has gone out */
     switch (s->state) {
     case SMTP_DATA:
         used = smtp_data_input(s, conn, data, len);
@@ -201,7 +215,8 @@ static size_t smtp_input(void *session, struct conn *conn, const uint8_t *data, 
         used = line_input(s, conn, data, len);
         break;
     }
-    enforce_ending(s, conn);
+    if (!s->delayed_reply) /* otherwise the goodbye follows the delayed reply */
+        enforce_ending(s, conn);
     return used;
 }
 
@@ -255,7 +270,22 @@ static void smtp_close(void *session, struct conn *conn)
     smtp_txn_free(s->txn);
     smtp_auth_clear(s);
     free(s->helo);
+    free(s->delayed_reply);
     free(s);
+}
+
+/* The delayed error reply is due: send it, then take up the input that waited. */
+static void smtp_timer(void *session, struct conn *conn)
+{
+    struct smtp_session *s = session;
+    if (!s->delayed_reply)
+        return;
+    char *text = s->delayed_reply;
+    s->delayed_reply = NULL;
+    smtp_reply_error(s, conn, "%s", text);
+    free(text);
+    if (!enforce_ending(s, conn))
+        conn_resume_input(conn);
 }
 
 const struct service smtp_service = {
@@ -265,4 +295,5 @@ const struct service smtp_service = {
     .farewell = smtp_farewell,
     .close = smtp_close,
     .tls_ready = smtp_tls_ready,
+    .timer = smtp_timer,
 };
