@@ -466,3 +466,12 @@ uint32_t client_table_connections(struct client_table *table,
     pthread_mutex_unlock(&table->lock);
     return connections;
 }
+
+void client_table_set_limits(struct client_table *table, uint32_t max_per_client,
+                             uint64_t ban_ms)
+{
+    pthread_mutex_lock(&table->lock);
+    table->policy.max_per_client = max_per_client;
+    table->policy.ban_ms = ban_ms;
+    pthread_mutex_unlock(&table->lock);
+}

@@ -53,6 +53,10 @@ void client_table_leave(struct client_table *table, const struct sockaddr_storag
  * clients: a proxy's own address must never be banned. */
 bool client_table_failure(struct client_table *table, const struct sockaddr_storage *client,
                           enum client_failure kind, uint64_t now_ms);
+/* A reload: the per-client limit and the ban duration change at once; the failure rates
+ * (which size each entry) keep the values the table was created with until a restart. */
+void client_table_set_limits(struct client_table *table, uint32_t max_per_client,
+                             uint64_t ban_ms);
 unsigned client_table_active_bans(struct client_table *table, uint64_t now_ms);
 
 /* ---- Additions ---- */

@@ -5,6 +5,7 @@
 #define EXIT_USAGE 64 /* sysexits.h EX_USAGE */
 
 int cmd_serve(int argc, char **argv);
+int cmd_reload(int argc, char **argv);
 int cmd_proxy(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_hash_password(int argc, char **argv);

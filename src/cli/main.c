@@ -21,6 +21,7 @@ static const struct command {
     const char *summary;
 } commands[] = {
     {"serve", cmd_serve, "run the server (the default without a command)"},
+    {"reload", cmd_reload, "make the running instance re-read its configuration"},
     {"proxy", cmd_proxy, "decode or encode PROXY protocol headers"},
     {"check", cmd_check, "validate a configuration and show its listeners"},
     {"hash-password", cmd_hash_password, "print a password hash for [[directory.accounts]]"},

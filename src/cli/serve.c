@@ -71,7 +71,5 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "postern: not starting: the configuration has errors\n");
         return 1;
     }
-    int status = server_run(config);
-    config_free(config);
-    return status;
+    return server_run(config);
 }

@@ -22,7 +22,7 @@
 
 const struct config *conn_config(const struct conn *conn)
 {
-    return conn->worker->shared->config;
+    return conn->config->config;
 }
 
 void conn_log_begin(const struct conn *conn, struct log_line *line, enum log_level level,
@@ -46,6 +46,7 @@ static void conn_free(void *ctx)
     if (conn->session)
         conn->service->close(conn->session, conn);
     tls_conn_free(conn->tls);
+    config_handle_unref(conn->config);
     free(conn->out.data);
     free(conn);
 }
@@ -538,21 +539,26 @@ static const char *limit_reached(const struct conn *conn, unsigned global, unsig
 
 static struct conn *conn_new(struct worker *worker, struct listener *listener, int fd)
 {
-    const struct config *config = worker->shared->config;
+    const struct listener_config *lc;
+    struct config_handle *handle = shared_acquire(worker->shared, listener, &lc);
+    const struct config *config = handle->config;
     size_t in_cap = CONN_INPUT_CAPACITY;
-    if (listener->config->trusted && config->proxy_max_header > in_cap)
+    if (lc->trusted && config->proxy_max_header > in_cap)
         in_cap = config->proxy_max_header;
     struct conn *conn = malloc(sizeof *conn + in_cap);
-    if (!conn)
+    if (!conn) {
+        config_handle_unref(handle);
         return NULL;
+    }
     memset(conn, 0, sizeof *conn);
+    conn->config = handle;
     conn->in = (uint8_t *)(conn + 1);
     conn->in_cap = in_cap;
     conn->worker = worker;
     conn->listener = listener;
     conn->service = listener->service;
     conn->watch.fd = fd;
-    conn->info.listener = listener->config;
+    conn->info.listener = lc;
     conn->info.conn_id = atomic_fetch_add(&worker->shared->next_conn_id, 1);
     return conn;
 }
@@ -600,7 +606,7 @@ void conn_accept(struct worker *worker, struct listener *listener, int fd,
         finish_close(conn);
         return;
     }
-    const struct netset *trusted = listener->config->trusted;
+    const struct netset *trusted = conn->info.listener->trusted;
     bool trusted_peer = netset_contains_sockaddr(trusted, (struct sockaddr *)&conn->info.peer);
     const char *limit = limit_reached(conn, global, local);
     if (trusted_peer) {
@@ -609,7 +615,7 @@ void conn_accept(struct worker *worker, struct listener *listener, int fd,
             refuse_over_limit(conn, limit, true);
             return;
         }
-        timer_start(worker->loop, &conn->timer, worker->shared->config->proxy_timeout_ms,
+        timer_start(worker->loop, &conn->timer, conn_config(conn)->proxy_timeout_ms,
                     on_conn_timer);
         return;
     }

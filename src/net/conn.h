@@ -43,6 +43,7 @@ struct conn {
     struct timer timer;            /* PROXY deadline, then the idle timeout */
     struct timer session_timer;    /* the service's own: IMAP IDLE polling, delayed replies */
     struct worker *worker;         /* owner; conns never move between threads */
+    struct config_handle *config;  /* the configuration it was accepted under (a reference) */
     struct listener *listener;
     enum conn_stage stage;
     struct client_info info;       /* filled by the PROXY stage, read by everything after */
@@ -103,6 +104,9 @@ bool conn_report_failure(struct conn *conn, enum client_failure kind);
  */
 void conn_session_timer(struct conn *conn, uint64_t delay_ms);
 void conn_resume_input(struct conn *conn);
+
+/* The configuration this connection runs under: a reload does not change it. */
+const struct config *conn_config(const struct conn *conn);
 
 /* Starts a log line carrying listener, conn, client and (when proxied) proxy fields. */
 void conn_log_begin(const struct conn *conn, struct log_line *line, enum log_level level,

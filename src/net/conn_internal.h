@@ -14,6 +14,5 @@ void conn_update_interest(struct conn *conn);
 void conn_open_session(struct conn *conn);
 /* Arms the connection's single timer for its current stage. */
 void conn_arm_timer(struct conn *conn, uint64_t delay_ms);
-const struct config *conn_config(const struct conn *conn);
 
 #endif

@@ -10,7 +10,7 @@
 #include "log/log.h"
 #include "net/service.h"
 
-static const struct service *service_for(enum listener_protocol protocol)
+const struct service *listener_service(enum listener_protocol protocol)
 {
     return protocol == PROTOCOL_IMAP ? &imap_service : &smtp_service;
 }
@@ -35,35 +35,40 @@ static int open_socket(const struct bind_address *bind_addr, const char *listene
     return -1;
 }
 
-void listeners_close(struct listener *listeners, size_t count)
+void listener_close(struct listener *slot)
 {
-    if (!listeners)
-        return;
-    for (size_t i = 0; i < count; i++) {
-        for (size_t j = 0; j < listeners[i].nfds; j++)
-            close(listeners[i].fds[j]);
-    }
-    free(listeners);
+    for (size_t i = 0; i < slot->nfds; i++)
+        close(slot->fds[i]);
+    slot->nfds = 0;
+    slot->open = false;
 }
 
-struct listener *listeners_open(const struct config *config)
+int listener_open(struct listener *slot, const struct listener_config *lc)
 {
-    struct listener *listeners = calloc(config->nlisteners ? config->nlisteners : 1,
-                                        sizeof *listeners);
-    if (!listeners)
-        return NULL;
-    for (size_t i = 0; i < config->nlisteners; i++) {
-        struct listener *l = &listeners[i];
-        l->config = &config->listeners[i];
-        l->service = service_for(l->config->protocol);
-        for (size_t j = 0; j < l->config->nbinds; j++) {
-            int fd = open_socket(&l->config->binds[j], l->config->id);
-            if (fd < 0) {
-                listeners_close(listeners, config->nlisteners);
-                return NULL;
-            }
-            l->fds[l->nfds++] = fd;
+    slot->config = lc;
+    slot->service = listener_service(lc->protocol);
+    slot->nfds = 0;
+    for (size_t i = 0; i < lc->nbinds; i++) {
+        int fd = open_socket(&lc->binds[i], lc->id);
+        if (fd < 0) {
+            listener_close(slot);
+            return -1;
         }
+        slot->fds[slot->nfds++] = fd;
     }
-    return listeners;
+    slot->open = true;
+    return 0;
+}
+
+bool listener_same_sockets(const struct listener *slot, const struct listener_config *lc)
+{
+    const struct listener_config *old = slot->config;
+    if (!slot->open || old->protocol != lc->protocol || old->nbinds != lc->nbinds)
+        return false;
+    for (size_t i = 0; i < lc->nbinds; i++) {
+        if (old->binds[i].addr_len != lc->binds[i].addr_len ||
+            memcmp(&old->binds[i].addr, &lc->binds[i].addr, lc->binds[i].addr_len) != 0)
+            return false;
+    }
+    return true;
 }

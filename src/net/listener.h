@@ -1,8 +1,9 @@
-/* Listening sockets opened from the configuration, shared by every worker. */
+/* Listening sockets, one slot per configured listener; slots outlive configuration reloads. */
 #ifndef POSTERN_NET_LISTENER_H
 #define POSTERN_NET_LISTENER_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "config/config.h"
@@ -12,15 +13,19 @@
 struct service;
 
 struct listener {
-    const struct listener_config *config;
+    const struct listener_config *config; /* in the configuration in force (under shared lock) */
     const struct service *service;
     int fds[CONFIG_MAX_BINDS];
     size_t nfds;
+    bool open;
     atomic_uint active; /* connections of this listener, PROXY stage included */
 };
 
-/* Binds every listener's addresses; on failure logs which one and why, and returns NULL. */
-struct listener *listeners_open(const struct config *config);
-void listeners_close(struct listener *listeners, size_t count);
+/* Binds every address of lc into the slot; on failure logs which one and why, returns -1. */
+int listener_open(struct listener *slot, const struct listener_config *lc);
+void listener_close(struct listener *slot);
+const struct service *listener_service(enum listener_protocol protocol);
+/* True when lc can keep the slot's sockets: same protocol and the same bind addresses. */
+bool listener_same_sockets(const struct listener *slot, const struct listener_config *lc);
 
 #endif

@@ -85,7 +85,7 @@ static void take_header(struct conn *conn, const struct proxy_header *hdr)
 
 void proxy_stage_input(struct conn *conn)
 {
-    const struct config *config = conn->worker->shared->config;
+    const struct config *config = conn_config(conn);
     struct proxy_parse_options opts = {.max_length = config->proxy_max_header};
     struct proxy_header hdr;
     int rc = proxy_parse(conn->in, conn->in_len, &opts, &hdr);
@@ -119,6 +119,6 @@ void proxy_stage_timeout(struct conn *conn)
 {
     char msg[160];
     snprintf(msg, sizeof msg, "no complete PROXY header within %u ms (server.proxy.timeout)",
-             conn->worker->shared->config->proxy_timeout_ms);
+             conn_config(conn)->proxy_timeout_ms);
     reject(conn, "proxy_timeout", "timeout", msg);
 }

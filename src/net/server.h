@@ -4,7 +4,10 @@
 
 #include "config/config.h"
 
-/* Returns the process exit status. */
-int server_run(const struct config *config);
+/* The pid file in the data directory, read by `postern reload`. */
+#define SERVER_PID_FILE "postern.pid"
+
+/* Runs until SIGTERM/SIGINT; takes ownership of config. Returns the process exit status. */
+int server_run(struct config *config);
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log/log.h"
@@ -11,6 +12,36 @@
 
 #define ACCEPT_BATCH 64       /* accepts per wake-up, so one busy listener cannot starve I/O */
 #define ACCEPT_PAUSE_MS 100   /* out of file descriptors: try again after this long */
+
+struct config_handle *config_handle_new(struct config *config)
+{
+    struct config_handle *handle = calloc(1, sizeof *handle);
+    if (!handle)
+        return NULL;
+    handle->config = config;
+    atomic_init(&handle->refs, 1);
+    return handle;
+}
+
+void config_handle_unref(struct config_handle *handle)
+{
+    if (handle && atomic_fetch_sub(&handle->refs, 1) == 1) {
+        config_free(handle->config);
+        free(handle);
+    }
+}
+
+struct config_handle *shared_acquire(struct server_shared *shared, const struct listener *slot,
+                                     const struct listener_config **lc)
+{
+    pthread_mutex_lock(&shared->lock);
+    struct config_handle *handle = shared->current;
+    atomic_fetch_add(&handle->refs, 1);
+    if (lc)
+        *lc = slot->config;
+    pthread_mutex_unlock(&shared->lock);
+    return handle;
+}
 
 void worker_conn_added(struct worker *worker, struct conn *conn)
 {
@@ -47,7 +78,9 @@ static void pause_accepting(struct event_loop *loop, struct accept_watch *aw, in
 {
     struct log_line line;
     log_begin(&line, LOG_ERROR, "accept_failed");
-    log_str(&line, "listener", aw->listener->config->id);
+    const struct listener_config *lc;
+    config_handle_unref(shared_acquire(aw->worker->shared, aw->listener, &lc));
+    log_str(&line, "listener", lc->id); /* ids outlive reloads: the slot keeps its id */
     log_str(&line, "error", strerror(error));
     log_uint(&line, "pause_ms", ACCEPT_PAUSE_MS);
     log_end(&line);
@@ -90,22 +123,69 @@ static void on_drain_deadline(struct event_loop *loop, struct timer *timer)
     }
 }
 
-static void begin_drain(void *ctx)
+static void stop_accepting(struct worker *worker)
 {
-    struct worker *worker = ctx;
-    if (worker->draining || !atomic_load(&worker->shared->stopping))
-        return;
-    worker->draining = true;
     for (size_t i = 0; i < worker->naccepts; i++) {
         io_watch_stop(worker->loop, &worker->accepts[i].watch);
         timer_stop(worker->loop, &worker->accepts[i].pause_timer);
     }
+    free(worker->accepts);
+    worker->accepts = NULL;
+    worker->naccepts = 0;
+}
+
+/* One accept watch per socket of every open listener slot. */
+static int start_accepting(struct worker *worker)
+{
+    struct server_shared *shared = worker->shared;
+    pthread_mutex_lock(&shared->lock); /* a reload changes the slots under this lock */
+    int rc = 0;
+    size_t total = 0;
+    for (size_t i = 0; i < CONFIG_MAX_LISTENERS; i++)
+        total += shared->listeners[i].open ? shared->listeners[i].nfds : 0;
+    worker->accepts = calloc(total ? total : 1, sizeof *worker->accepts);
+    for (size_t i = 0; worker->accepts && i < CONFIG_MAX_LISTENERS; i++) {
+        struct listener *l = &shared->listeners[i];
+        for (size_t j = 0; l->open && j < l->nfds; j++) {
+            struct accept_watch *aw = &worker->accepts[worker->naccepts++];
+            aw->worker = worker;
+            aw->listener = l;
+            if (io_watch_start_exclusive(worker->loop, &aw->watch, l->fds[j], on_accept) < 0)
+                rc = -1;
+        }
+    }
+    pthread_mutex_unlock(&shared->lock);
+    return worker->accepts ? rc : -1;
+}
+
+/* Listeners were opened or closed by a reload: follow the new set. */
+static void follow_listeners(struct worker *worker)
+{
+    unsigned generation = atomic_load(&worker->shared->listener_generation);
+    if (generation == atomic_load(&worker->seen_generation))
+        return;
+    stop_accepting(worker);
+    if (!worker->draining && start_accepting(worker) < 0)
+        log_message(LOG_ERROR, "accept_failed", "cannot watch the reloaded listeners");
+    atomic_store(&worker->seen_generation, generation);
+}
+
+static void on_wake(void *ctx)
+{
+    struct worker *worker = ctx;
+    follow_listeners(worker);
+    if (worker->draining || !atomic_load(&worker->shared->stopping))
+        return;
+    worker->draining = true;
+    stop_accepting(worker);
     if (worker->nconns == 0) {
         event_loop_stop(worker->loop);
         return;
     }
-    timer_start(worker->loop, &worker->drain_timer, worker->shared->config->shutdown_timeout_ms,
-                on_drain_deadline);
+    struct config_handle *handle = shared_acquire(worker->shared, NULL, NULL);
+    uint32_t deadline = handle->config->shutdown_timeout_ms;
+    config_handle_unref(handle);
+    timer_start(worker->loop, &worker->drain_timer, deadline, on_drain_deadline);
 }
 
 static void *worker_main(void *arg)
@@ -122,24 +202,9 @@ static int worker_init(struct worker *worker, struct server_shared *shared, unsi
     worker->loop = event_loop_new();
     if (!worker->loop)
         return -1;
-    event_loop_set_wake_handler(worker->loop, begin_drain, worker);
-    size_t total = 0;
-    for (size_t i = 0; i < shared->nlisteners; i++)
-        total += shared->listeners[i].nfds;
-    worker->accepts = calloc(total ? total : 1, sizeof *worker->accepts);
-    if (!worker->accepts)
-        return -1;
-    for (size_t i = 0; i < shared->nlisteners; i++) {
-        struct listener *l = &shared->listeners[i];
-        for (size_t j = 0; j < l->nfds; j++) {
-            struct accept_watch *aw = &worker->accepts[worker->naccepts++];
-            aw->worker = worker;
-            aw->listener = l;
-            if (io_watch_start_exclusive(worker->loop, &aw->watch, l->fds[j], on_accept) < 0)
-                return -1;
-        }
-    }
-    return 0;
+    event_loop_set_wake_handler(worker->loop, on_wake, worker);
+    atomic_store(&worker->seen_generation, atomic_load(&shared->listener_generation));
+    return start_accepting(worker);
 }
 
 static void worker_free(struct worker *worker)
@@ -158,7 +223,7 @@ struct worker *workers_start(struct server_shared *shared, unsigned count)
             pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0) {
             log_message(LOG_ERROR, "worker_failed", "cannot start a worker thread");
             atomic_store(&shared->stopping, true);
-            workers_stop(workers, i);
+            workers_wake(workers, i);
             workers_join(workers, i);
             worker_free(&workers[i]);
             free(workers);
@@ -168,10 +233,25 @@ struct worker *workers_start(struct server_shared *shared, unsigned count)
     return workers;
 }
 
-void workers_stop(struct worker *workers, unsigned count)
+void workers_wake(struct worker *workers, unsigned count)
 {
     for (unsigned i = 0; i < count; i++)
         event_loop_wake(workers[i].loop);
+}
+
+bool workers_wait_generation(struct worker *workers, unsigned count, unsigned timeout_ms)
+{
+    unsigned generation = atomic_load(&workers[0].shared->listener_generation);
+    struct timespec pause = {0, 5 * 1000 * 1000};
+    for (unsigned waited = 0; waited <= timeout_ms; waited += 5) {
+        unsigned behind = 0;
+        for (unsigned i = 0; i < count; i++)
+            behind += atomic_load(&workers[i].seen_generation) != generation;
+        if (behind == 0)
+            return true;
+        nanosleep(&pause, NULL);
+    }
+    return false;
 }
 
 void workers_join(struct worker *workers, unsigned count)

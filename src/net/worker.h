@@ -12,16 +12,32 @@
 #include "net/event_loop.h"
 #include "net/listener.h"
 
-/* State every worker reads; counters are atomic. */
+/*
+ * A loaded configuration and the connections using it: a reload swaps in a new one for new
+ * connections, and the old one is freed when its last connection closes.
+ */
+struct config_handle {
+    struct config *config;
+    atomic_int refs;
+};
+struct config_handle *config_handle_new(struct config *config);
+void config_handle_unref(struct config_handle *handle);
+
+/* State every worker reads. */
 struct server_shared {
-    const struct config *config;
-    struct listener *listeners;
-    size_t nlisteners;
-    atomic_uint active;            /* all connections, for server.max-connections */
+    pthread_mutex_t lock;            /* guards current and the listener slots' config pointers */
+    struct config_handle *current;   /* the configuration new connections get */
+    struct listener listeners[CONFIG_MAX_LISTENERS];
+    atomic_uint listener_generation; /* bumped when listeners open or close */
+    atomic_uint active;              /* all connections, for server.max-connections */
     atomic_uint_fast64_t next_conn_id;
     atomic_bool stopping;
-    struct client_table *clients;  /* bans and per-client limits, by real client address */
+    struct client_table *clients;    /* bans and per-client limits, by real client address */
 };
+
+/* A reference to the configuration in force, and the slot's listener_config within it. */
+struct config_handle *shared_acquire(struct server_shared *shared, const struct listener *slot,
+                                     const struct listener_config **lc);
 
 struct accept_watch {
     struct io_watch watch;
@@ -41,13 +57,16 @@ struct worker {
     size_t nconns;
     struct accept_watch *accepts;
     size_t naccepts;
+    atomic_uint seen_generation;   /* the listener generation its accept watches follow */
     bool draining;
     struct timer drain_timer;
 };
 
 struct worker *workers_start(struct server_shared *shared, unsigned count);
-/* Thread-safe: asks every worker to stop accepting and finish its sessions. */
-void workers_stop(struct worker *workers, unsigned count);
+/* Thread-safe: wakes every worker to look at shared state (stopping, listener changes). */
+void workers_wake(struct worker *workers, unsigned count);
+/* Waits (bounded) until every worker follows the current listener generation. */
+bool workers_wait_generation(struct worker *workers, unsigned count, unsigned timeout_ms);
 void workers_join(struct worker *workers, unsigned count);
 
 /* Called by conn.c when a connection is created and when it is gone. */

@@ -227,7 +227,7 @@ static void *smtp_open(struct conn *conn)
     struct smtp_session *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
-    s->config = conn->worker->shared->config;
+    s->config = conn_config(conn);
     s->state = SMTP_CONNECTED;
     smtp_reply(conn, "220 %s ESMTP postern", s->config->hostname);
     return s;
