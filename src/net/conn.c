@@ -39,10 +39,15 @@ void conn_log_begin(const struct conn *conn, struct log_line *line, enum log_lev
 
 /* ---- closing, in two steps: the socket now, the memory after the loop iteration ---- */
 
-/* Runs after the loop iteration, when no callback can still hold the session or conn. */
+/* Runs after the loop iteration, when no callback can still hold the session or conn; a conn
+ * with offloaded work in flight waits for the last job's completion. */
 static void conn_free(void *ctx)
 {
     struct conn *conn = ctx;
+    if (conn->holds > 0) {
+        conn->free_pending = true;
+        return;
+    }
     if (conn->session)
         conn->service->close(conn->session, conn);
     tls_conn_free(conn->tls);
@@ -71,6 +76,22 @@ static void finish_close(struct conn *conn)
     worker_conn_removed(conn->worker, conn);
     if (event_loop_defer(loop, conn_free, conn) < 0)
         abort(); /* freeing now could pull memory from under a running callback */
+}
+
+void conn_hold(struct conn *conn)
+{
+    conn->holds++;
+    conn->worker->jobs_in_flight++;
+}
+
+void conn_release(struct conn *conn)
+{
+    struct worker *worker = conn->worker;
+    conn->holds--;
+    worker->jobs_in_flight--;
+    if (conn->holds == 0 && conn->free_pending)
+        conn_free(conn);
+    worker_maybe_stop(worker);
 }
 
 void conn_abort(struct conn *conn)

@@ -58,6 +58,8 @@ struct conn {
     bool counted_per_client;       /* entered in the client table: leave it on close */
     uint64_t last_input_ms;        /* for the idle timeout */
     uint64_t bytes_in, bytes_out;
+    unsigned holds;                /* offloaded jobs in flight: freeing waits for them */
+    bool free_pending;             /* closed while held: freed at the last release */
     size_t in_len;                 /* unconsumed bytes in in[] */
     struct out_buffer out;
     struct conn *prev, *next;      /* the worker's list, for shutdown */

@@ -12,6 +12,10 @@ void conn_peer_closed(struct conn *conn);
 void conn_update_interest(struct conn *conn);
 /* The client is known and, for implicit TLS, the handshake is done: check access, greet. */
 void conn_open_session(struct conn *conn);
+/* Keeps the connection allocated while blocking work for it runs elsewhere (offload.c). */
+void conn_hold(struct conn *conn);
+void conn_release(struct conn *conn);
+
 /* Arms the connection's single timer for its current stage. */
 void conn_arm_timer(struct conn *conn, uint64_t delay_ms);
 

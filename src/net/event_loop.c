@@ -1,6 +1,7 @@
 #include "net/event_loop.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -26,6 +27,9 @@ struct event_loop {
     struct io_watch wake_watch;
     void (*wake_fn)(void *ctx);
     void *wake_ctx;
+    pthread_mutex_t posted_lock;  /* callbacks posted from other threads */
+    struct deferred *posted;
+    size_t posted_len, posted_cap;
 };
 
 uint64_t monotonic_ms(void)
@@ -40,14 +44,48 @@ uint64_t event_loop_now(const struct event_loop *loop)
     return loop->now_ms;
 }
 
+/* Runs what other threads posted, swapping the queue out so they never wait on a callback. */
+static void run_posted(struct event_loop *loop)
+{
+    pthread_mutex_lock(&loop->posted_lock);
+    struct deferred *batch = loop->posted;
+    size_t n = loop->posted_len;
+    loop->posted = NULL;
+    loop->posted_len = loop->posted_cap = 0;
+    pthread_mutex_unlock(&loop->posted_lock);
+    for (size_t i = 0; i < n; i++)
+        batch[i].fn(batch[i].ctx);
+    free(batch);
+}
+
 static void on_wake(struct event_loop *loop, struct io_watch *watch, unsigned events)
 {
     (void)events;
     uint64_t count;
     while (read(watch->fd, &count, sizeof count) > 0) {
     }
+    run_posted(loop);
     if (loop->wake_fn)
         loop->wake_fn(loop->wake_ctx);
+}
+
+int event_loop_post(struct event_loop *loop, deferred_handler fn, void *ctx)
+{
+    pthread_mutex_lock(&loop->posted_lock);
+    if (loop->posted_len == loop->posted_cap) {
+        size_t cap = loop->posted_cap ? loop->posted_cap * 2 : 64;
+        struct deferred *grown = realloc(loop->posted, cap * sizeof *grown);
+        if (!grown) {
+            pthread_mutex_unlock(&loop->posted_lock);
+            return -1;
+        }
+        loop->posted = grown;
+        loop->posted_cap = cap;
+    }
+    loop->posted[loop->posted_len++] = (struct deferred){fn, ctx};
+    pthread_mutex_unlock(&loop->posted_lock);
+    event_loop_wake(loop);
+    return 0;
 }
 
 struct event_loop *event_loop_new(void)
@@ -55,6 +93,7 @@ struct event_loop *event_loop_new(void)
     struct event_loop *loop = calloc(1, sizeof *loop);
     if (!loop)
         return NULL;
+    pthread_mutex_init(&loop->posted_lock, NULL);
     loop->epfd = epoll_create1(EPOLL_CLOEXEC);
     int wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (loop->epfd < 0 || wake_fd < 0 ||
@@ -78,6 +117,8 @@ void event_loop_free(struct event_loop *loop)
     close(loop->epfd);
     free(loop->heap);
     free(loop->deferred);
+    free(loop->posted);
+    pthread_mutex_destroy(&loop->posted_lock);
     free(loop);
 }
 

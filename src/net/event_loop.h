@@ -67,6 +67,10 @@ uint64_t monotonic_ms(void);
 /* Runs until event_loop_stop(); wake with event_loop_wake() from another thread. */
 void event_loop_run(struct event_loop *loop);
 void event_loop_stop(struct event_loop *loop);
+/* Thread-safe: fn(ctx) runs in the loop's thread soon (before its wake handler). -1 when out
+ * of memory. */
+int event_loop_post(struct event_loop *loop, deferred_handler fn, void *ctx);
+
 /* Thread-safe: interrupts epoll_wait so the loop runs its wake handler. */
 void event_loop_wake(struct event_loop *loop);
 void event_loop_set_wake_handler(struct event_loop *loop, void (*fn)(void *ctx), void *ctx);

@@ -10,6 +10,7 @@
 
 #include "log/log.h"
 #include "net/listener.h"
+#include "net/offload.h"
 #include "net/tls.h"
 #include "net/worker.h"
 
@@ -343,7 +344,8 @@ int server_run(struct config *config)
     if (ensure_data_dir(config->data_dir) < 0 || !load_certificates(config))
         goto out;
     shared->clients = client_table_new(&config->client_policy);
-    if (!shared->clients || !open_listeners(shared, config))
+    if (!shared->clients || !open_listeners(shared, config) ||
+        !offload_start(OFFLOAD_DEFAULT_THREADS))
         goto out;
     srv->nworkers = worker_count(config);
     srv->workers = workers_start(shared, srv->nworkers);
@@ -362,6 +364,7 @@ int server_run(struct config *config)
     log_message(LOG_INFO, "stopped", "all sessions finished");
     status = 0;
 out:
+    offload_stop(); /* after the workers: no job can be in flight any more */
     close_listeners(shared);
     client_table_free(shared->clients);
     tls_current_set(NULL);

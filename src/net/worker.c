@@ -61,7 +61,12 @@ void worker_conn_removed(struct worker *worker, struct conn *conn)
     if (conn->next)
         conn->next->prev = conn->prev;
     worker->nconns--;
-    if (worker->draining && worker->nconns == 0)
+    worker_maybe_stop(worker);
+}
+
+void worker_maybe_stop(struct worker *worker)
+{
+    if (worker->draining && worker->nconns == 0 && worker->jobs_in_flight == 0)
         event_loop_stop(worker->loop);
 }
 
@@ -178,7 +183,7 @@ static void on_wake(void *ctx)
         return;
     worker->draining = true;
     stop_accepting(worker);
-    if (worker->nconns == 0) {
+    if (worker->nconns == 0 && worker->jobs_in_flight == 0) {
         event_loop_stop(worker->loop);
         return;
     }

@@ -58,6 +58,7 @@ struct worker {
     struct accept_watch *accepts;
     size_t naccepts;
     atomic_uint seen_generation;   /* the listener generation its accept watches follow */
+    unsigned jobs_in_flight;       /* offloaded work whose completion this loop still runs */
     bool draining;
     struct timer drain_timer;
 };
@@ -72,5 +73,7 @@ void workers_join(struct worker *workers, unsigned count);
 /* Called by conn.c when a connection is created and when it is gone. */
 void worker_conn_added(struct worker *worker, struct conn *conn);
 void worker_conn_removed(struct worker *worker, struct conn *conn);
+/* A draining worker stops once it has no connection and no offloaded job left. */
+void worker_maybe_stop(struct worker *worker);
 
 #endif

@@ -5,8 +5,9 @@
  * The message grows in one buffer that never exceeds session.data.limits.size: once the
  * limit is passed the buffer is freed and the rest is read and dropped, so the 552 comes
  * after the client finished sending (it would not read a reply earlier) and memory stays
- * bounded. Delivery is synchronous: maildir_deliver() fsyncs on the worker thread, so one slow
- * disk stalls that worker's other sessions for the duration (group commit comes later).
+ * bounded. Delivery runs on an I/O thread (net/offload.h): its fsyncs never stall the worker's
+ * other sessions, and concurrent deliveries share journal commits; the session holds further
+ * input until the 250 (or 451) is sent.
  *
  * Decisions where RFC 5321 leaves room, both rejecting the whole message after its end:
  *  - a text line over 1000 octets (4.5.3.1.6) is answered "500 5.5.2" (4.5.3.1.10's "line too
@@ -23,6 +24,7 @@
 #include <time.h>
 
 #include "config/config.h"
+#include "net/offload.h"
 #include "smtp/smtp_internal.h"
 #include "store/maildir.h"
 
@@ -169,20 +171,35 @@ static void make_queue_id(char out[SMTP_QUEUE_ID_MAX])
 
 /* ---- delivery ---- */
 
+/* A message on its way to disk: owned by the job from hand-off to completion. */
+struct delivery {
+    struct offload_job job;
+    struct smtp_session *session;
+    struct smtp_txn *txn;
+    const char *data_dir;
+    const char **names;
+    char queue_id[SMTP_QUEUE_ID_MAX];
+    char header[RECEIVED_MAX];
+    size_t header_len;
+    int result;
+    char err[256];
+};
+
 static void log_delivered(const struct smtp_session *s, const struct conn *conn,
-                          const char *queue_id, const char *const *names)
+                          const struct delivery *d)
 {
     char accounts[512];
     size_t len = 0;
-    const struct smtp_txn *txn = s->txn;
+    const struct smtp_txn *txn = d->txn;
     accounts[0] = '\0';
     for (uint32_t i = 0; i < txn->naccounts && len < sizeof accounts; i++) {
-        int n = snprintf(accounts + len, sizeof accounts - len, "%s%s", i ? "," : "", names[i]);
+        int n = snprintf(accounts + len, sizeof accounts - len, "%s%s", i ? "," : "",
+                         d->names[i]);
         len = n < 0 ? len : len + (size_t)n;
     }
     struct log_line line;
     conn_log_begin(conn, &line, LOG_INFO, "delivered");
-    log_str(&line, "queue_id", queue_id);
+    log_str(&line, "queue_id", d->queue_id);
     log_uint(&line, "size", txn->msg_len);
     log_str(&line, "from", txn->from);
     log_uint(&line, "rcpts", txn->nrcpt);
@@ -202,32 +219,72 @@ static void delivery_failed(struct conn *conn, const char *queue_id, const char 
     smtp_reply(conn, "451 4.3.0 local delivery failed, try again later");
 }
 
+static void delivery_free(struct delivery *d)
+{
+    smtp_txn_free(d->txn);
+    free(d->names);
+    free(d);
+}
+
+/* On an I/O thread: the only step that waits for the disk. */
+static void delivery_work(struct offload_job *job)
+{
+    struct delivery *d = (struct delivery *)job;
+    struct iovec parts[2] = {
+        {.iov_base = d->header, .iov_len = d->header_len},
+        {.iov_base = d->txn->msg, .iov_len = d->txn->msg_len},
+    };
+    d->result = maildir_deliver(d->data_dir, d->names, d->txn->naccounts, parts, 2, d->err,
+                                sizeof d->err);
+}
+
+/* Back in the session's loop: the message is on disk (or not); answer and read on. */
+static void delivery_done(struct offload_job *job, struct conn *conn)
+{
+    struct delivery *d = (struct delivery *)job;
+    struct smtp_session *s = d->session;
+    s->delivering = false;
+    if (d->result == 0)
+        log_delivered(s, conn, d);
+    if (conn->stage == STAGE_SESSION) {
+        if (d->result == 0)
+            smtp_reply(conn, "250 2.0.0 Ok: queued as %s", d->queue_id);
+        else
+            delivery_failed(conn, d->queue_id, d->err);
+    }
+    delivery_free(d);
+    conn_resume_input(conn);
+}
+
+/* Hands the transaction to an I/O thread; the reply follows in delivery_done(). */
 static void deliver(struct smtp_session *s, struct conn *conn)
 {
-    struct smtp_txn *txn = s->txn;
-    char queue_id[SMTP_QUEUE_ID_MAX], header[RECEIVED_MAX], err[256] = "";
+    struct delivery *d = calloc(1, sizeof *d);
+    char queue_id[SMTP_QUEUE_ID_MAX];
     make_queue_id(queue_id);
-    size_t header_len = build_received(s, conn, queue_id, header, sizeof header);
-    const char **names = calloc(txn->naccounts, sizeof *names);
-    if (!names || header_len == 0) {
-        free(names);
-        delivery_failed(conn, queue_id, names ? "Received header too long" : "out of memory");
+    if (!d || !(d->names = calloc(s->txn->naccounts, sizeof *d->names))) {
+        free(d);
+        delivery_failed(conn, queue_id, "out of memory");
         return;
     }
-    for (uint32_t i = 0; i < txn->naccounts; i++)
-        names[i] = txn->accounts[i]->name;
-    struct iovec parts[2] = {
-        {.iov_base = header, .iov_len = header_len},
-        {.iov_base = txn->msg, .iov_len = txn->msg_len},
-    };
-    if (maildir_deliver(s->config->data_dir, names, txn->naccounts, parts, 2, err,
-                        sizeof err) == 0) {
-        log_delivered(s, conn, queue_id, names);
-        smtp_reply(conn, "250 2.0.0 Ok: queued as %s", queue_id);
-    } else {
-        delivery_failed(conn, queue_id, err);
+    memcpy(d->queue_id, queue_id, sizeof queue_id);
+    d->header_len = build_received(s, conn, queue_id, d->header, sizeof d->header);
+    if (d->header_len == 0) {
+        free(d->names);
+        free(d);
+        delivery_failed(conn, queue_id, "Received header too long");
+        return;
     }
-    free(names);
+    d->session = s;
+    d->txn = s->txn;
+    s->txn = NULL; /* the job owns it now */
+    d->data_dir = s->config->data_dir;
+    for (uint32_t i = 0; i < d->txn->naccounts; i++)
+        d->names[i] = d->txn->accounts[i]->name;
+    d->job.work = delivery_work;
+    d->job.done = delivery_done;
+    s->delivering = true;
+    conn_offload(conn, &d->job);
 }
 
 /* The message is complete: refuse it with the reason, or deliver it; the transaction ends. */

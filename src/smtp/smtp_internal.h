@@ -98,6 +98,7 @@ struct smtp_session {
     const char *chunk_error;           /* BDAT: reply after draining a refused chunk */
     enum smtp_state chunk_return;      /* state after a refused chunk */
     char *delayed_reply;               /* an error reply waiting for the session timer */
+    bool delivering;                   /* a message is being written: input waits */
 };
 
 /* ---- smtp_session.c ---- */

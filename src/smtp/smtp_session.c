@@ -199,7 +199,7 @@ static size_t smtp_input(void *session, struct conn *conn, const uint8_t *data, 
 {
     struct smtp_session *s = session;
     size_t used;
-    if (s->delayed_reply)
+    if (s->delayed_reply || s->delivering)
         return 0; /* nothing is read until the pending reply has gone out */
     switch (s->state) {
     case SMTP_DATA:
