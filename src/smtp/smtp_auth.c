@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth/password_check.h"
 #include "config/config.h"
 #include "smtp/smtp_internal.h"
 
@@ -55,7 +56,32 @@ static void auth_failed(struct smtp_session *s, struct conn *conn, const char *m
         s->ending = SMTP_END_BANNED;
 }
 
-/* Checks a login and answers 235 or 535. The account may be named by login or address. */
+/* The hash was checked on an I/O thread: 235, or the delayed 535. */
+static void password_checked(void *ctx, struct conn *conn, const struct account *account,
+                             bool ok)
+{
+    struct smtp_session *s = ctx;
+    s->awaiting_job = false; /* input was held during the check, as during a delivery */
+    const char *login = s->auth_pending_login ? s->auth_pending_login : "";
+    if (conn->stage == STAGE_SESSION) {
+        if (ok) {
+            smtp_set_state(s, conn, SMTP_READY);
+            log_auth(conn, s->auth_pending_mechanism, "ok", login, strlen(login));
+            s->account = account;
+            smtp_reply(conn, "235 2.7.0 authentication successful");
+        } else {
+            auth_failed(s, conn, s->auth_pending_mechanism, login, strlen(login),
+                        "authentication credentials invalid");
+        }
+    }
+    free(s->auth_pending_login);
+    s->auth_pending_login = NULL;
+    if (!s->delayed_reply)
+        conn_resume_input(conn);
+}
+
+/* Checks a login and answers 235 or 535 once the hash is computed off the event loop. The
+ * account may be named by login or address; unknown logins cost a hash too. */
 static void verify(struct smtp_session *s, struct conn *conn, const char *mechanism,
                    const char *login, size_t login_len, const char *password, size_t pw_len)
 {
@@ -63,15 +89,16 @@ static void verify(struct smtp_session *s, struct conn *conn, const char *mechan
     const struct account *account = directory_find_login(dir, login, login_len);
     if (!account && memchr(login, '@', login_len))
         account = directory_find_address(dir, login, login_len);
-    /* Called for unknown logins too: it spends a hash's time, so timing reveals nothing. */
-    if (!directory_check_password(account, password, pw_len) || !account) {
+    s->auth_pending_login = strndup(login, login_len);
+    s->auth_pending_mechanism = mechanism;
+    s->awaiting_job = true;
+    if (!s->auth_pending_login ||
+        !password_check_start(conn, account, password, pw_len, password_checked, s)) {
+        s->awaiting_job = false;
+        free(s->auth_pending_login);
+        s->auth_pending_login = NULL;
         auth_failed(s, conn, mechanism, login, login_len, "authentication credentials invalid");
-        return;
     }
-    smtp_set_state(s, conn, SMTP_READY);
-    log_auth(conn, mechanism, "ok", login, login_len);
-    s->account = account;
-    smtp_reply(conn, "235 2.7.0 authentication successful");
 }
 
 /* A response that is not base64 or not a valid message: 501 and the exchange ends. */

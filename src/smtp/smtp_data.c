@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "config/config.h"
+#include "metrics/metrics.h"
 #include "net/offload.h"
 #include "smtp/smtp_internal.h"
 #include "store/maildir.h"
@@ -183,6 +184,7 @@ struct delivery {
     size_t header_len;
     int result;
     char err[256];
+    double started; /* metrics_now() when the message was complete */
 };
 
 static void log_delivered(const struct smtp_session *s, const struct conn *conn,
@@ -243,9 +245,11 @@ static void delivery_done(struct offload_job *job, struct conn *conn)
 {
     struct delivery *d = (struct delivery *)job;
     struct smtp_session *s = d->session;
-    s->delivering = false;
-    if (d->result == 0)
+    s->awaiting_job = false;
+    if (d->result == 0) {
         log_delivered(s, conn, d);
+        metrics_delivered(d->txn->msg_len, metrics_now() - d->started);
+    }
     if (conn->stage == STAGE_SESSION) {
         if (d->result == 0)
             smtp_reply(conn, "250 2.0.0 Ok: queued as %s", d->queue_id);
@@ -281,9 +285,10 @@ static void deliver(struct smtp_session *s, struct conn *conn)
     d->data_dir = s->config->data_dir;
     for (uint32_t i = 0; i < d->txn->naccounts; i++)
         d->names[i] = d->txn->accounts[i]->name;
+    d->started = metrics_now();
     d->job.work = delivery_work;
     d->job.done = delivery_done;
-    s->delivering = true;
+    s->awaiting_job = true;
     conn_offload(conn, &d->job);
 }
 

@@ -98,7 +98,9 @@ struct smtp_session {
     const char *chunk_error;           /* BDAT: reply after draining a refused chunk */
     enum smtp_state chunk_return;      /* state after a refused chunk */
     char *delayed_reply;               /* an error reply waiting for the session timer */
-    bool delivering;                   /* a message is being written: input waits */
+    bool awaiting_job;                 /* a delivery or password check runs: input waits */
+    char *auth_pending_login;          /* while the password hash runs */
+    const char *auth_pending_mechanism;
 };
 
 /* ---- smtp_session.c ---- */

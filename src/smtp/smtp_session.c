@@ -199,7 +199,7 @@ static size_t smtp_input(void *session, struct conn *conn, const uint8_t *data, 
 {
     struct smtp_session *s = session;
     size_t used;
-    if (s->delayed_reply || s->delivering)
+    if (s->delayed_reply || s->awaiting_job)
         return 0; /* nothing is read until the pending reply has gone out */
     switch (s->state) {
     case SMTP_DATA:
@@ -271,6 +271,7 @@ static void smtp_close(void *session, struct conn *conn)
     smtp_auth_clear(s);
     free(s->helo);
     free(s->delayed_reply);
+    free(s->auth_pending_login);
     free(s);
 }
 
