@@ -21,6 +21,8 @@
 
 #define MAILBOX_NAME_MAX 255
 #define MAILBOX_ERROR_MAX 256
+/* (addition) The largest message mailbox_read() returns and mailbox_append() stores. */
+#define MAILBOX_READ_MAX ((size_t)256 << 20)
 
 enum mailbox_flag {
     MAILBOX_SEEN = 1 << 0,
@@ -38,6 +40,13 @@ struct mailbox_message {
     time_t internal_date; /* the file's mtime (set from APPEND's date-time when given) */
 };
 
+/*
+ * (addition) expunged is in descending order: each number is the message's sequence number in
+ * the view before the call, and sending them highest first keeps every later number valid, so
+ * the session writes "* N EXPUNGE" for each entry as it is. flags_changed is ascending.
+ * uidvalidity_changed (a rebuilt uid list, rare): every old message is reported expunged and
+ * every current one new; a session should end with BYE (RFC 3501 forbids a change mid-session).
+ */
 struct mailbox_changes {
     uint32_t *expunged;   /* sequence numbers to report, in the order to send them */
     size_t nexpunged;
@@ -46,6 +55,7 @@ struct mailbox_changes {
     uint32_t exists;      /* message count after the refresh */
     uint32_t recent;
     bool exists_changed;
+    bool uidvalidity_changed; /* (addition) see above */
 };
 void mailbox_changes_free(struct mailbox_changes *changes);
 
@@ -68,6 +78,8 @@ int mailbox_subscriptions(const char *data_dir, const char *account, char ***nam
                           size_t *count, char *err, size_t errlen);
 /* A valid folder name? NULL, or why not ("..", "/", empty parts, too long). */
 const char *mailbox_name_problem(const char *name);
+/* (addition) Does the folder exist (INBOX always does)? For APPEND/COPY's [TRYCREATE]. */
+bool mailbox_folder_exists(const char *data_dir, const char *account, const char *name);
 
 /* ---- one folder ---- */
 
@@ -83,6 +95,8 @@ uint32_t mailbox_uidvalidity(const struct mailbox *mb);
 uint32_t mailbox_uidnext(const struct mailbox *mb);
 /* Index of the message with this UID, or -1. */
 long mailbox_find_uid(const struct mailbox *mb, uint32_t uid);
+/* (addition) Messages \Recent in this view (the "* n RECENT" of SELECT/EXAMINE). */
+uint32_t mailbox_recent_count(const struct mailbox *mb);
 
 /* Picks up deliveries (new/ -> cur/, UIDs assigned), other sessions' flag changes and
  * expunges. */
