@@ -130,3 +130,58 @@ clean:
 CFLAGS += $(CFLAGS_EXTRA)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# ---- Installation ----------------------------------------------------------------------------
+#   make man                              build/postern.8 from doc/postern.8.md (doc/mkman.py)
+#   make install PREFIX=/usr/local DESTDIR=/tmp/stage
+#   make uninstall PREFIX=/usr/local DESTDIR=/tmp/stage
+# The program goes to $(BINDIR) (bin: its subcommands serve users too; BINDIR=$(PREFIX)/sbin
+# for sbin), the unit's ExecStart follows BINDIR. Installs nothing outside PREFIX: the data
+# directory is created by the unit (or by the operator).
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+DATAROOTDIR ?= $(PREFIX)/share
+MANDIR ?= $(DATAROOTDIR)/man
+DOCDIR ?= $(DATAROOTDIR)/doc/postern
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+INSTALL ?= install
+VERSION := $(shell sed -n 's/^\#define POSTERN_VERSION "\(.*\)"/\1/p' src/version.h)
+MANPAGE := $(BUILD)/postern.8
+
+# Paths inside PREFIX are written relative to ${prefix} in the .pc file.
+pc_path = $(patsubst $(PREFIX)%,$${prefix}%,$(1))
+
+.PHONY: man install uninstall
+
+man: $(MANPAGE)
+
+$(MANPAGE): doc/postern.8.md doc/mkman.py src/version.h
+	@mkdir -p $(@D)
+	$(PYTHON) doc/mkman.py doc/postern.8.md $@ --version-header src/version.h
+
+install: $(POSTERN) $(PROXY_LIB) $(MANPAGE)
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+	    $(DESTDIR)$(INCLUDEDIR)/postern $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(DOCDIR) \
+	    $(DESTDIR)$(MANDIR)/man8
+	$(INSTALL) -m 0755 $(POSTERN) $(DESTDIR)$(BINDIR)/postern
+	$(INSTALL) -m 0644 $(PROXY_LIB) $(DESTDIR)$(LIBDIR)/libpostern-proxy.a
+	$(INSTALL) -m 0644 include/postern/proxy.h $(DESTDIR)$(INCLUDEDIR)/postern/proxy.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(call pc_path,$(LIBDIR))|' \
+	    -e 's|@INCLUDEDIR@|$(call pc_path,$(INCLUDEDIR))|' -e 's|@VERSION@|$(VERSION)|' \
+	    contrib/postern-proxy.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/postern-proxy.pc
+	chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/postern-proxy.pc
+	sed -e 's|/usr/local/bin/postern|$(BINDIR)/postern|' contrib/postern.service \
+	    > $(DESTDIR)$(SYSTEMDUNITDIR)/postern.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/postern.service
+	$(INSTALL) -m 0644 contrib/postern.toml.example $(DESTDIR)$(DOCDIR)/postern.toml.example
+	$(INSTALL) -m 0644 $(MANPAGE) $(DESTDIR)$(MANDIR)/man8/postern.8
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/postern $(DESTDIR)$(LIBDIR)/libpostern-proxy.a \
+	    $(DESTDIR)$(INCLUDEDIR)/postern/proxy.h $(DESTDIR)$(PKGCONFIGDIR)/postern-proxy.pc \
+	    $(DESTDIR)$(SYSTEMDUNITDIR)/postern.service \
+	    $(DESTDIR)$(DOCDIR)/postern.toml.example $(DESTDIR)$(MANDIR)/man8/postern.8
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/postern $(DESTDIR)$(DOCDIR) 2>/dev/null

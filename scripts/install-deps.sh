@@ -19,6 +19,8 @@ nginx
 libnginx-mod-stream
 swaks
 isync
+curl
+man-db
 "
 
 missing=""

@@ -11,7 +11,7 @@
 static void serve_usage(FILE *out)
 {
     fprintf(out, "usage: postern [--config FILE] [--log-format logfmt|json] "
-                 "[--log-level debug|info|warn|error]\n"
+                 "[--log-level debug|info|warn|error] [--log-file FILE]\n"
                  "Starts the server; without --config it runs the embedded default\n"
                  "configuration (see 'postern check' to print it).\n");
 }
@@ -34,10 +34,11 @@ int cmd_serve(int argc, char **argv)
         {"config", required_argument, NULL, 'c'},
         {"log-format", required_argument, NULL, 'f'},
         {"log-level", required_argument, NULL, 'l'},
+        {"log-file", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
-    const char *config_path = NULL;
+    const char *config_path = NULL, *log_file = NULL;
     enum log_format format = LOG_FORMAT_LOGFMT;
     enum log_level level = LOG_INFO;
     int opt;
@@ -57,6 +58,7 @@ int cmd_serve(int argc, char **argv)
                 return EXIT_USAGE;
             }
             break;
+        case 'o': log_file = optarg; break;
         case 'h': serve_usage(stdout); return 0;
         default: serve_usage(stderr); return EXIT_USAGE;
         }
@@ -66,6 +68,10 @@ int cmd_serve(int argc, char **argv)
         return EXIT_USAGE;
     }
     log_setup(format, level, 2);
+    if (log_file && !log_open_file(log_file)) {
+        fprintf(stderr, "postern: cannot open log file %s\n", log_file);
+        return 1;
+    }
     struct config *config = config_load_file(config_path, stderr);
     if (!config) {
         fprintf(stderr, "postern: not starting: the configuration has errors\n");

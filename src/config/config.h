@@ -33,6 +33,8 @@
 #define CONFIG_MIN_PROXY_MAX_HEADER 16           /* a v2 header's fixed part */
 #define CONFIG_FILE_MAX (16u << 20)              /* largest configuration file read */
 #define CONFIG_BIND_TEXT_MAX 64                  /* "[" IPv6 "]:" port, NUL, with room */
+#define CONFIG_RUN_AS_NAME_MAX 32                /* a user or group name (useradd's limit) */
+#define CONFIG_RUN_AS_MAX (2 * CONFIG_RUN_AS_NAME_MAX + 2) /* "user:group", NUL */
 
 /* SMTP session limits (session.*). */
 #define CONFIG_DEFAULT_MAX_MESSAGE_SIZE (25u << 20)   /* session.data.limits.size: 25 MiB */
@@ -56,6 +58,8 @@
 enum listener_protocol {
     PROTOCOL_SMTP,
     PROTOCOL_IMAP,
+    PROTOCOL_METRICS, /* Prometheus text over HTTP (GET /metrics); never uses the global
+                         trusted networks, only its own proxy.trusted-networks */
 };
 
 /* Where a listener's PROXY trust comes from, for `postern check` and logs. */
@@ -131,6 +135,9 @@ struct config {
     uint32_t max_connections;     /* server.max-connections */
     uint32_t shutdown_timeout_ms; /* server.shutdown-timeout */
     uint32_t idle_timeout_ms;     /* server.idle-timeout: a session with no input is closed */
+    /* server.run-as (ours): "user" or "user:group" to become after binding when started as
+     * root; "" means the default: the user "postern" when it exists (net/privileges.c). */
+    char run_as[CONFIG_RUN_AS_MAX];
 
     struct netset *trusted_networks; /* server.proxy.trusted-networks (may be empty) */
     uint32_t proxy_timeout_ms;       /* server.proxy.timeout: deadline for a trusted header */
@@ -173,5 +180,13 @@ bool config_parse_bind(const char *text, size_t len, struct bind_address *out, c
                        size_t whylen);
 
 const char *listener_protocol_name(enum listener_protocol protocol);
+
+/*
+ * server.run-as: "user" or "user:group". Names have 1-32 of [A-Za-z0-9._-] and do not start
+ * with '-'; all digits is also accepted (a numeric id when no such name exists). Fills user
+ * and group (group "" when not given; both need CONFIG_RUN_AS_NAME_MAX + 1 bytes). NULL on
+ * success, else why the text is refused.
+ */
+const char *config_parse_run_as(const char *text, char *user, char *group);
 
 #endif

@@ -40,6 +40,11 @@ static void describe_server(const struct config *config, FILE *out)
     print_duration("shutdown-timeout", config->shutdown_timeout_ms, out);
     fputs("; ", out);
     print_duration("idle-timeout", config->idle_timeout_ms, out);
+    if (config->run_as[0])
+        fprintf(out, "\nprivileges: run-as %s (when started as root)", config->run_as);
+    else
+        fputs("\nprivileges: run-as postern (default: when started as root and the user "
+              "exists)", out);
     fputs("\nproxy: trusted ", out);
     print_netset(config->trusted_networks, "none", out);
     fputs(netset_count(config->trusted_networks) ? " (global); " : "; ", out);

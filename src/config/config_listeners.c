@@ -286,7 +286,9 @@ static void listener_key(const struct listener_config *listener, const char *suf
 
 static void resolve_trust(struct loader *ld, struct listener_config *listener)
 {
-    const struct netset *global = ld->config->trusted_networks;
+    /* A scraper connects directly: a metrics listener only trusts its own list, if any. */
+    const struct netset *global =
+        listener->protocol == PROTOCOL_METRICS ? NULL : ld->config->trusted_networks;
     if (listener->own_trusted) {
         bool any = netset_count(listener->own_trusted) > 0;
         listener->trust_source = any ? TRUST_LISTENER : TRUST_OFF;
@@ -304,6 +306,37 @@ static void resolve_trust(struct loader *ld, struct listener_config *listener)
         config_warning(ld, ld->origins[listener_index(ld, listener)].line,
                        "%s: no effect, PROXY is off on this listener (no trusted networks)",
                        key.text);
+    }
+}
+
+static bool is_loopback(const struct bind_address *bind)
+{
+    if (bind->addr.ss_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)&bind->addr;
+        return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+    }
+    const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&bind->addr;
+    if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
+        return sin6->sin6_addr.s6_addr[12] == 127;
+    return IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr);
+}
+
+/* Metrics tell anyone who can read them about clients, proxies and failures: loopback only,
+ * unless the operator really means it (a warning, not an error: a firewall may cover it). */
+static void check_metrics_binds(struct loader *ld, size_t li)
+{
+    const struct listener_config *listener = &ld->config->listeners[li];
+    if (listener->protocol != PROTOCOL_METRICS)
+        return;
+    for (size_t j = 0; j < listener->nbinds; j++) {
+        if (is_loopback(&listener->binds[j]))
+            continue;
+        struct key_path key;
+        listener_key(listener, "bind", &key);
+        config_warning(ld, ld->origins[li].bind_lines[j],
+                       "%s: metrics listener on %s, which is not a loopback address: anyone "
+                       "who can reach it can read the metrics (bind 127.0.0.1 or [::1], or "
+                       "make sure a firewall covers it)", key.text, listener->binds[j].text);
     }
 }
 
@@ -338,6 +371,7 @@ void config_resolve_listeners(struct loader *ld)
     struct config *config = ld->config;
     for (size_t i = 0; i < config->nlisteners; i++) {
         resolve_trust(ld, &config->listeners[i]);
+        check_metrics_binds(ld, i);
         for (size_t j = 0; j < config->listeners[i].nbinds; j++)
             check_bind_unique(ld, i, j);
     }

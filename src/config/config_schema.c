@@ -44,6 +44,46 @@ static const char *check_not_empty(const char *text)
     return text[0] == '\0' ? "must not be empty" : NULL;
 }
 
+static const char *check_run_as(const char *text)
+{
+    char user[CONFIG_RUN_AS_NAME_MAX + 1], group[CONFIG_RUN_AS_NAME_MAX + 1];
+    return config_parse_run_as(text, user, group);
+}
+
+/* A user or group name as useradd/groupadd accept it (and numeric ids). */
+static bool valid_account_name(const char *name, size_t len)
+{
+    static const char allowed[] =
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-";
+    if (len == 0 || len > CONFIG_RUN_AS_NAME_MAX || name[0] == '-')
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        if (!strchr(allowed, name[i]) || name[i] == '\0')
+            return false;
+    }
+    return true;
+}
+
+const char *config_parse_run_as(const char *text, char *user, char *group)
+{
+    const char *colon = strchr(text, ':');
+    size_t user_len = colon ? (size_t)(colon - text) : strlen(text);
+    size_t group_len = colon ? strlen(colon + 1) : 0;
+    user[0] = group[0] = '\0';
+    if (!valid_account_name(text, user_len))
+        return "is not a user name (expected \"user\" or \"user:group\"; names have 1-32 "
+               "letters, digits, '.', '_' or '-')";
+    if (colon && !valid_account_name(colon + 1, group_len))
+        return "has no valid group name after ':' (expected \"user:group\")";
+    memcpy(user, text, user_len);
+    user[user_len] = '\0';
+    if (colon) {
+        memcpy(group, colon + 1, group_len);
+        group[group_len] = '\0';
+    }
+    return NULL;
+}
+
 const struct key_spec config_server_keys[] = {
     /* default: the machine's host name, filled in after loading */
     {"server.hostname", KEY_TEXT, SERVER_TEXT(hostname), .check = check_hostname},
@@ -57,6 +97,8 @@ const struct key_spec config_server_keys[] = {
      .max = HOUR, .fallback = CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_MS},
     {"server.idle-timeout", KEY_DURATION, SERVER_FIELD(idle_timeout_ms), .min = 1, .max = DAY,
      .fallback = CONFIG_DEFAULT_IDLE_TIMEOUT_MS},
+    /* "user" or "user:group" (ours); empty: the user "postern" when it exists */
+    {"server.run-as", KEY_TEXT, SERVER_TEXT(run_as), .check = check_run_as},
     {"server.proxy.trusted-networks", KEY_NETWORKS, SERVER_FIELD(trusted_networks),
      .trusts_peers = true},
     {"server.proxy.timeout", KEY_DURATION, SERVER_FIELD(proxy_timeout_ms), .min = 1,

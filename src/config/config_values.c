@@ -206,7 +206,8 @@ static void apply_networks(struct loader *ld, const struct key_spec *spec,
 static void apply_protocol(struct loader *ld, const struct key_spec *spec,
                            const struct key_site *site, void *target)
 {
-    static const enum listener_protocol known[] = {PROTOCOL_SMTP, PROTOCOL_IMAP};
+    static const enum listener_protocol known[] = {PROTOCOL_SMTP, PROTOCOL_IMAP,
+                                                   PROTOCOL_METRICS};
     size_t len;
     char *text = config_string_value(ld, site->value, site->key, site->line, &len);
     if (!text)
@@ -218,7 +219,8 @@ static void apply_protocol(struct loader *ld, const struct key_spec *spec,
         memcpy(field_of(target, spec), &known[i], sizeof known[i]);
     else
         config_error(ld, site->line, site->key,
-                     "unknown protocol \"%s\" (postern supports \"smtp\" and \"imap\")", text);
+                     "unknown protocol \"%s\" (postern supports \"smtp\", \"imap\" and "
+                     "\"metrics\")", text);
     free(text);
 }
 
@@ -392,6 +394,8 @@ const char *listener_protocol_name(enum listener_protocol protocol)
         return "smtp";
     case PROTOCOL_IMAP:
         return "imap";
+    case PROTOCOL_METRICS:
+        return "metrics";
     }
     return "unknown";
 }

@@ -1,5 +1,7 @@
 #include "log/log.h"
 
+#include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -7,12 +9,13 @@
 
 #include "util/json.h"
 
-/* Set once at start-up, before any worker thread exists. */
+/* Set once at start-up, before any worker thread exists; only fd changes later (reopen). */
 static struct {
     enum log_format format;
     enum log_level min_level;
-    int fd;
-} log_settings = {LOG_FORMAT_LOGFMT, LOG_INFO, 2};
+    atomic_int fd;
+    char path[1024]; /* the --log-file, "" for stderr */
+} log_settings = {LOG_FORMAT_LOGFMT, LOG_INFO, 2, ""};
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
@@ -20,7 +23,38 @@ void log_setup(enum log_format format, enum log_level min_level, int fd)
 {
     log_settings.format = format;
     log_settings.min_level = min_level;
-    log_settings.fd = fd;
+    atomic_store(&log_settings.fd, fd);
+}
+
+static int open_log(const char *path)
+{
+    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+}
+
+bool log_open_file(const char *path)
+{
+    int fd = open_log(path);
+    if (fd < 0)
+        return false;
+    snprintf(log_settings.path, sizeof log_settings.path, "%s", path);
+    atomic_store(&log_settings.fd, fd);
+    return true;
+}
+
+/* The new file is in place before the old one closes: no line is lost or written to a closed
+ * descriptor (a line started just before may still land in the old file, which is fine). */
+void log_reopen(void)
+{
+    if (!log_settings.path[0])
+        return;
+    int fd = open_log(log_settings.path);
+    if (fd < 0) {
+        log_message(LOG_ERROR, "log_reopen_failed", log_settings.path);
+        return;
+    }
+    int old = atomic_exchange(&log_settings.fd, fd);
+    close(old);
+    log_message(LOG_INFO, "log_reopened", log_settings.path);
 }
 
 bool log_format_parse(const char *name, enum log_format *out)
@@ -172,7 +206,7 @@ void log_end(struct log_line *line)
     if (log_settings.format == LOG_FORMAT_JSON)
         line->buf[line->len++] = '}';
     line->buf[line->len++] = '\n';
-    ssize_t n = write(log_settings.fd, line->buf, line->len);
+    ssize_t n = write(atomic_load(&log_settings.fd), line->buf, line->len);
     (void)n; /* nowhere left to report a failing log */
 }
 

@@ -19,6 +19,10 @@ enum log_format { LOG_FORMAT_LOGFMT, LOG_FORMAT_JSON };
 /* Call before any thread logs. fd defaults to 2 (stderr). */
 void log_setup(enum log_format format, enum log_level min_level, int fd);
 bool log_format_parse(const char *name, enum log_format *out);
+/* Logs to a file instead of stderr (appending); false when it cannot be opened. */
+bool log_open_file(const char *path);
+/* SIGUSR1: reopens the log file after rotation (a no-op when logging to stderr). */
+void log_reopen(void);
 bool log_enabled(enum log_level level);
 
 struct log_line {

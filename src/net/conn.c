@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "metrics/metrics.h"
 #include "net/conn_internal.h"
 #include "net/listener.h"
 #include "net/proxy_stage.h"
@@ -72,6 +73,7 @@ static void finish_close(struct conn *conn)
     if (conn->counted_per_client)
         client_table_leave(conn->worker->shared->clients, &conn->info.client);
     atomic_fetch_sub(&conn->listener->active, 1);
+    metrics_connection_closed(conn->info.listener->id);
     atomic_fetch_sub(&conn->worker->shared->active, 1);
     worker_conn_removed(conn->worker, conn);
     if (event_loop_defer(loop, conn_free, conn) < 0)
@@ -287,6 +289,7 @@ static bool refuse_untrusted_proxy_header(struct conn *conn)
              "PROXY header from %s, which is not in the trusted networks of listener %s; "
              "add the proxy's address to proxy.trusted-networks to accept it",
              conn->info.client_ip, conn->info.listener->id);
+    metrics_count(METRIC_PROXY_UNTRUSTED, NULL);
     conn_log_begin(conn, &line, LOG_WARN, "proxy_untrusted");
     log_str(&line, "msg", msg);
     log_end(&line);
@@ -451,6 +454,8 @@ static void log_connect(const struct conn *conn)
     static const char *const origins[] = {"none", "own", "proxy", "assumed"};
     if (conn->info.tls.origin != TLS_NONE)
         log_str(&line, "tls", origins[conn->info.tls.origin]);
+    if (conn->info.tls.origin == TLS_AT_PROXY || conn->info.tls.origin == TLS_ASSUMED)
+        metrics_count(METRIC_SESSIONS_SECURE, origins[conn->info.tls.origin]);
     if (conn->info.tls.version[0])
         log_str(&line, "tls_version", conn->info.tls.version);
     log_end(&line);
@@ -622,6 +627,7 @@ void conn_accept(struct worker *worker, struct listener *listener, int fd,
     init_endpoints(conn, fd, peer);
     unsigned global = atomic_fetch_add(&worker->shared->active, 1) + 1;
     unsigned local = atomic_fetch_add(&listener->active, 1) + 1;
+    metrics_connection_opened(conn->info.listener->id);
     worker_conn_added(worker, conn);
     if (io_watch_start(worker->loop, &conn->watch, fd, EV_READ, on_conn_io) < 0) {
         finish_close(conn);

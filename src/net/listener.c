@@ -8,11 +8,14 @@
 #include <unistd.h>
 
 #include "log/log.h"
+#include "metrics/metrics_http.h"
 #include "net/service.h"
 
 const struct service *listener_service(enum listener_protocol protocol)
 {
-    return protocol == PROTOCOL_IMAP ? &imap_service : &smtp_service;
+    return protocol == PROTOCOL_METRICS ? &metrics_service
+           : protocol == PROTOCOL_IMAP  ? &imap_service
+                                        : &smtp_service;
 }
 
 static int open_socket(const struct bind_address *bind_addr, const char *listener_id)
@@ -20,6 +23,9 @@ static int open_socket(const struct bind_address *bind_addr, const char *listene
     int family = bind_addr->addr.ss_family;
     int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
+    /* "[::]:25" means IPv6 only, so it can sit beside "0.0.0.0:25" as operators write it. */
+    if (fd >= 0 && family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0 &&
         bind(fd, (const struct sockaddr *)&bind_addr->addr, bind_addr->addr_len) == 0 &&
         listen(fd, LISTEN_BACKLOG) == 0)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "metrics/metrics.h"
 #include "net/conn.h"
 #include "net/worker.h"
 
@@ -95,11 +96,13 @@ void proxy_stage_input(struct conn *conn)
         const char *hint = hdr.error == PROXY_ERR_NOT_PROXY
                                ? describe_non_header(conn->in, conn->in_len)
                                : NULL;
+        metrics_count(METRIC_PROXY_INVALID, proxy_error_name(hdr.error));
         reject(conn, "proxy_invalid", proxy_error_name(hdr.error),
                hint ? hint : proxy_error_message(hdr.error));
         return;
     }
     take_header(conn, &hdr);
+    metrics_proxy_header(hdr.version, hdr.command);
     timer_stop(conn->worker->loop, &conn->timer);
     /* Everything after the header belongs to the client, byte for byte. */
     conn->in_len -= (size_t)rc;
@@ -109,6 +112,7 @@ void proxy_stage_input(struct conn *conn)
 
 void proxy_stage_eof(struct conn *conn)
 {
+    metrics_count(METRIC_PROXY_MISSING, conn->in_len ? "incomplete" : "no_data");
     reject(conn, "proxy_missing",
            conn->in_len ? "incomplete" : "no_data",
            conn->in_len ? "the proxy closed the connection in the middle of a PROXY header"
@@ -120,5 +124,6 @@ void proxy_stage_timeout(struct conn *conn)
     char msg[160];
     snprintf(msg, sizeof msg, "no complete PROXY header within %u ms (server.proxy.timeout)",
              conn_config(conn)->proxy_timeout_ms);
+    metrics_count(METRIC_PROXY_TIMEOUTS, NULL);
     reject(conn, "proxy_timeout", "timeout", msg);
 }

@@ -9,10 +9,19 @@
 #include <unistd.h>
 
 #include "log/log.h"
+#include "metrics/metrics.h"
 #include "net/listener.h"
 #include "net/offload.h"
+#include "net/privileges.h"
+#include "net/sd_notify.h"
 #include "net/tls.h"
 #include "net/worker.h"
+
+/* postern_bans_active, read at each scrape (on the scraping worker's thread). */
+static int64_t active_bans(void *clients)
+{
+    return client_table_active_bans(clients, monotonic_ms());
+}
 
 static unsigned worker_count(const struct config *config)
 {
@@ -166,8 +175,10 @@ static bool plan_listener(struct server *srv, struct reload_plan *plan,
         next->fds[next->nfds++] = fd;
     }
     existed ? plan->kept++ : plan->added++;
-    if (!existed)
+    if (!existed) {
         log_listening(lc, "listening");
+        metrics_register_listener(lc->id);
+    }
     return true;
 }
 
@@ -275,12 +286,20 @@ static void wait_for_stop_signal(const sigset_t *set, struct server *srv)
     for (;;) {
         int sig = sigwaitinfo(set, NULL);
         if (sig == SIGINT || sig == SIGTERM) {
+            sd_notify_stopping();
             log_message(LOG_INFO, "shutdown", sig == SIGTERM ? "SIGTERM: finishing sessions"
                                                              : "SIGINT: finishing sessions");
             return;
         }
-        if (sig == SIGHUP)
+        if (sig == SIGUSR1) {
+            log_reopen();
+            continue;
+        }
+        if (sig == SIGHUP) {
+            sd_notify_reloading();
             reload(srv);
+            sd_notify_send("READY=1");
+        }
     }
 }
 
@@ -290,6 +309,7 @@ static bool open_listeners(struct server_shared *shared, const struct config *co
         if (listener_open(&shared->listeners[i], &config->listeners[i]) < 0)
             return false;
         log_listening(&config->listeners[i], "listening");
+        metrics_register_listener(config->listeners[i].id);
     }
     return true;
 }
@@ -344,7 +364,7 @@ int server_run(struct config *config)
     if (ensure_data_dir(config->data_dir) < 0 || !load_certificates(config))
         goto out;
     shared->clients = client_table_new(&config->client_policy);
-    if (!shared->clients || !open_listeners(shared, config) ||
+    if (!shared->clients || !open_listeners(shared, config) || !privileges_apply(config) ||
         !offload_start(OFFLOAD_DEFAULT_THREADS))
         goto out;
     srv->nworkers = worker_count(config);
@@ -352,7 +372,9 @@ int server_run(struct config *config)
     if (!srv->workers)
         goto out;
     write_pid_file(srv, config);
+    metrics_gauge_callback(METRIC_BANS_ACTIVE, active_bans, shared->clients);
     log_started(config, srv->nworkers);
+    sd_notify_ready();
 
     wait_for_stop_signal(&signals, srv);
     atomic_store(&shared->stopping, true);
@@ -366,6 +388,7 @@ int server_run(struct config *config)
 out:
     offload_stop(); /* after the workers: no job can be in flight any more */
     close_listeners(shared);
+    metrics_gauge_callback(METRIC_BANS_ACTIVE, NULL, NULL);
     client_table_free(shared->clients);
     tls_current_set(NULL);
     config_handle_unref(shared->current);

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include "config/config.h"
+#include "metrics/metrics.h"
 #include "net/conn_internal.h"
 #include "net/tls.h"
 #include "net/worker.h"
@@ -36,6 +37,7 @@ static void handshake_done(struct conn *conn)
     tls_conn_facts(conn->tls, &conn->info.tls);
     conn->tls_wants_write = false;
     log_established(conn);
+    metrics_count(METRIC_SESSIONS_SECURE, "own");
     if (!conn->starttls_pending) {
         conn_open_session(conn); /* implicit TLS: the greeting goes out encrypted */
         return;

@@ -12,6 +12,7 @@
 
 #include "auth/password_check.h"
 #include "config/config.h"
+#include "metrics/metrics.h"
 #include "smtp/smtp_internal.h"
 
 typedef void auth_step_fn(struct smtp_session *s, struct conn *conn, const struct smtp_slice *b64);
@@ -49,6 +50,7 @@ static void auth_failed(struct smtp_session *s, struct conn *conn, const char *m
 {
     smtp_set_state(s, conn, SMTP_READY);
     log_auth(conn, mechanism, "failed", login, login_len);
+    metrics_count(METRIC_AUTH_FAILURES, "smtp");
     char reply[160];
     snprintf(reply, sizeof reply, "535 5.7.8 %s", why);
     smtp_reply_error_later(s, conn, reply);
@@ -67,6 +69,7 @@ static void password_checked(void *ctx, struct conn *conn, const struct account 
         if (ok) {
             smtp_set_state(s, conn, SMTP_READY);
             log_auth(conn, s->auth_pending_mechanism, "ok", login, strlen(login));
+            metrics_count(METRIC_AUTH_SUCCESSES, "smtp");
             s->account = account;
             smtp_reply(conn, "235 2.7.0 authentication successful");
         } else {

@@ -566,6 +566,9 @@ class Postern:
         self.config_text = config_text.replace("{data_dir}", os.path.join(self.dir, "data"))
         self.extra_args = list(extra_args)
         self.start_timeout = start_timeout
+        self.stderr_path = self.log_path
+        if "--log-file" in self.extra_args:  # events then go to that file
+            self.log_path = self.extra_args[self.extra_args.index("--log-file") + 1]
         self.proc = None
         self.returncode = None
 
@@ -574,7 +577,7 @@ class Postern:
             f.write(self.config_text)
         open(self.log_path, "wb").close()
         self.proc = _spawn([postern_binary(), "--config", self.config_path, *self.extra_args],
-                           self.log_path, self.dir)
+                           self.stderr_path, self.dir)
         try:
             self.wait_event("started", timeout=self.start_timeout)
         except PeerError:

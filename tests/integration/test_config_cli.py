@@ -81,7 +81,7 @@ def test_invalid_values_name_file_line_key(run_postern, workdir):
         f'error: {path}:2: server.listener.smtp.bind: "::1:2525": an IPv6 address must be in '
         'brackets',
         f'error: {path}:3: server.listener.smtp.protocol: unknown protocol "pop3" (postern '
-        'supports "smtp" and "imap")',
+        'supports "smtp", "imap" and "metrics")',
         f'error: {path}:5: server.listener.b.bind: 127.0.0.1:2525 is already bound by listener '
         'smtp (line 2)',
         f'error: {path}:8: server.proxy.trusted-networks: "10.0.0.0/33": prefix length must be '

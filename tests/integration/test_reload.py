@@ -117,3 +117,36 @@ def test_reload_without_a_running_instance_says_so(run_postern, workdir):
     path.write_text(f'[server]\ndata-dir = "{workdir}/nothing-here"\n')
     out = run_postern("reload", "--config", path)
     assert out.returncode == 1 and b"no running instance" in out.stderr
+
+
+def test_log_file_is_reopened_on_sigusr1(start_postern, workdir):
+    port = free_port()
+    log_path = workdir / "postern.log"
+    srv = start_postern(config(listener("smtp", port)), extra_args=["--log-file", str(log_path)])
+    with connect_from("127.0.0.2", HOST, port) as sock:
+        assert reply(sock).startswith("220 ")
+    os.rename(log_path, workdir / "postern.log.1")  # what logrotate does
+    os.kill(srv.proc.pid, signal.SIGUSR1)
+    deadline = time.monotonic() + 5
+    while not (log_path.exists() and "log_reopened" in log_path.read_text()):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    with connect_from("127.0.0.3", HOST, port) as sock:
+        assert reply(sock).startswith("220 ")
+    deadline = time.monotonic() + 5
+    while "client=127.0.0.3" not in log_path.read_text():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert "client=127.0.0.2" in (workdir / "postern.log.1").read_text()
+
+
+def test_ipv4_and_ipv6_wildcards_side_by_side(start_postern):
+    port = free_port()
+    srv = start_postern(config(f'[server.listener.smtp]\nbind = ["0.0.0.0:{port}", "[::]:{port}"]\n'
+                               'protocol = "smtp"\n'))
+    with connect_from("127.0.0.2", HOST, port) as sock:
+        assert reply(sock).startswith("220 ")
+    import socket
+    with socket.create_connection(("::1", port), timeout=5) as sock:
+        assert reply(sock).startswith("220 ")
+    assert len(srv.events("listening", listener="smtp")) == 2

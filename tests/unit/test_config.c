@@ -485,7 +485,7 @@ static void test_listener_errors(void **state)
     (void)state;
     EXPECT_REFUSED("[server.listener.smtp]\nbind = \"127.0.0.1:25\"\nprotocol = \"lmtp\"\n",
                    "error: postern.toml:3: server.listener.smtp.protocol: unknown protocol "
-                   "\"lmtp\" (postern supports \"smtp\" and \"imap\")");
+                   "\"lmtp\" (postern supports \"smtp\", \"imap\" and \"metrics\")");
     EXPECT_REFUSED("[server.listener.smtp]\nprotocol = \"smtp\"\n",
                    "error: postern.toml:1: server.listener.smtp: missing required key bind");
     EXPECT_REFUSED("[server.listener.smtp]\nbind = \"127.0.0.1:25\"\n",
