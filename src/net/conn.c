@@ -131,7 +131,8 @@ void conn_update_interest(struct conn *conn)
         return;
     bool pending = conn->out.len > conn->out.sent || conn->tls_wants_write;
     conn->reading_paused = conn->out.len - conn->out.sent > CONN_OUTPUT_HIGH_WATER;
-    bool want_read = conn->stage != STAGE_CLOSING && !conn->reading_paused && !conn->peer_closed;
+    bool want_read = conn->stage != STAGE_CLOSING && !conn->reading_paused &&
+                     !conn->peer_closed && !conn->input_held;
     io_watch_update(conn->worker->loop, &conn->watch,
                     (want_read ? EV_READ : 0u) | (pending ? EV_WRITE : 0u));
 }
@@ -319,13 +320,16 @@ static void session_input(struct conn *conn)
     if (!conn->info.proxied && !conn->first_input_checked && refuse_untrusted_proxy_header(conn))
         return;
     size_t used = 0;
-    while (used < conn->in_len && conn->stage == STAGE_SESSION && !conn->starttls_pending) {
+    conn->in_session_input = true;
+    while (used < conn->in_len && conn->stage == STAGE_SESSION && !conn->starttls_pending &&
+           !conn->input_held) {
         size_t n = conn->service->input(conn->session, conn, conn->in + used,
                                         conn->in_len - used);
         if (n == 0)
             break;
         used += n;
     }
+    conn->in_session_input = false;
     if (conn->stage == STAGE_CLOSED)
         return;
     if (conn->starttls_pending && conn->stage == STAGE_SESSION) {
@@ -334,7 +338,7 @@ static void session_input(struct conn *conn)
     }
     memmove(conn->in, conn->in + used, conn->in_len - used);
     conn->in_len -= used;
-    if (conn->stage == STAGE_SESSION && conn->in_len == conn->in_cap) {
+    if (conn->stage == STAGE_SESSION && conn->in_len == conn->in_cap && !conn->input_held) {
         struct log_line line;
         conn_log_begin(conn, &line, LOG_WARN, "line_too_long");
         log_uint(&line, "limit", conn->in_cap);
@@ -412,7 +416,8 @@ static void on_conn_io(struct event_loop *loop, struct io_watch *watch, unsigned
 static void on_conn_timer(struct event_loop *loop, struct timer *timer)
 {
     struct conn *conn = container_of(timer, struct conn, timer);
-    uint64_t idle_ms = conn_config(conn)->idle_timeout_ms;
+    uint64_t idle_ms = conn->idle_timeout_ms ? conn->idle_timeout_ms
+                                             : conn_config(conn)->idle_timeout_ms;
     switch (conn->stage) {
     case STAGE_PROXY:
         proxy_stage_timeout(conn);
@@ -677,8 +682,26 @@ void conn_session_timer(struct conn *conn, uint64_t delay_ms)
         timer_start(conn->worker->loop, &conn->session_timer, delay_ms, on_session_timer);
 }
 
+void conn_hold_input(struct conn *conn)
+{
+    conn->input_held = true;
+    conn_update_interest(conn);
+}
+
+void conn_set_idle_timeout(struct conn *conn, uint32_t ms)
+{
+    conn->idle_timeout_ms = ms;
+    conn->last_input_ms = event_loop_now(conn->worker->loop);
+    if (conn->stage == STAGE_SESSION)
+        conn_arm_timer(conn, ms ? ms : conn_config(conn)->idle_timeout_ms);
+}
+
 void conn_resume_input(struct conn *conn)
 {
+    conn->input_held = false;
+    conn_update_interest(conn);
+    if (conn->in_session_input)
+        return; /* work that finished at once: the running input loop simply goes on */
     if (conn->stage == STAGE_SESSION && conn->in_len > 0)
         session_input(conn);
     /* TLS may hold more decrypted input than fit in the buffer before. */

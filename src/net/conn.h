@@ -55,6 +55,9 @@ struct conn {
     bool peer_closed;              /* read returned 0: no more input will come */
     bool reading_paused;           /* output above the high-water mark */
     bool first_input_checked;      /* untrusted peers: first bytes checked for a PROXY header */
+    bool input_held;               /* the service asked not to be given input for now */
+    bool in_session_input;         /* inside session_input(): a resume must not re-enter it */
+    uint32_t idle_timeout_ms;      /* the service's own idle timeout; 0: server.idle-timeout */
     bool counted_per_client;       /* entered in the client table: leave it on close */
     uint64_t last_input_ms;        /* for the idle timeout */
     uint64_t bytes_in, bytes_out;
@@ -100,12 +103,16 @@ bool conn_start_tls(struct conn *conn);
 bool conn_report_failure(struct conn *conn, enum client_failure kind);
 
 /*
- * The service's timer: service->timer() runs once, delay_ms from now (0 stops it). A service
- * that returned 0 from input() to hold input back (e.g. while a delayed reply is pending)
- * calls conn_resume_input() to be offered the buffered input again.
+ * The service's timer: service->timer() runs once, delay_ms from now (0 stops it).
+ * conn_hold_input(): the service gets no input (and the socket is not read, so nothing piles
+ * up) until conn_resume_input(), which offers the buffered input again. For work that must
+ * finish before the next command: a delivery, a password check, a delayed reply.
  */
 void conn_session_timer(struct conn *conn, uint64_t delay_ms);
+void conn_hold_input(struct conn *conn);
 void conn_resume_input(struct conn *conn);
+/* A session-specific idle timeout (IMAP IDLE: 30 minutes); 0 restores server.idle-timeout. */
+void conn_set_idle_timeout(struct conn *conn, uint32_t ms);
 
 /* The configuration this connection runs under: a reload does not change it. */
 const struct config *conn_config(const struct conn *conn);

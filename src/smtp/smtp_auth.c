@@ -95,6 +95,7 @@ static void verify(struct smtp_session *s, struct conn *conn, const char *mechan
     s->auth_pending_login = strndup(login, login_len);
     s->auth_pending_mechanism = mechanism;
     s->awaiting_job = true;
+    conn_hold_input(conn);
     if (!s->auth_pending_login ||
         !password_check_start(conn, account, password, pw_len, password_checked, s)) {
         s->awaiting_job = false;

@@ -289,6 +289,7 @@ static void deliver(struct smtp_session *s, struct conn *conn)
     d->job.work = delivery_work;
     d->job.done = delivery_done;
     s->awaiting_job = true;
+    conn_hold_input(conn);
     conn_offload(conn, &d->job);
 }
 

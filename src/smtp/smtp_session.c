@@ -98,6 +98,7 @@ void smtp_reply_error_later(struct smtp_session *s, struct conn *conn, const cha
         smtp_reply_error(s, conn, "%s", text);
         return;
     }
+    conn_hold_input(conn);
     conn_session_timer(conn, SMTP_FAILURE_DELAY_MIN_MS +
                                  arc4random_uniform(SMTP_FAILURE_DELAY_SPREAD_MS));
 }

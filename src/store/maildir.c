@@ -97,7 +97,7 @@ void maildir_unique_name(uint64_t size, char out[MAILDIR_NAME_MAX])
     uint64_t n = atomic_fetch_add(&counter, 1) + 1;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    snprintf(out, MAILDIR_NAME_MAX, "%lld.M%ldP%ldQ%llu.%s,S=%llu", (long long)now.tv_sec,
+    snprintf(out, MAILDIR_NAME_MAX, "%lld.M%06ldP%ldQ%llu.%s,S=%llu", (long long)now.tv_sec,
              now.tv_nsec / 1000, (long)getpid(), (unsigned long long)n, escaped_hostname(),
              (unsigned long long)size);
 }
