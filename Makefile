@@ -42,6 +42,9 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
+# Objects of test and tool programs are not intermediate: keep them between runs.
+.SECONDARY:
+
 PROXY_LIB := $(BUILD)/libpostern-proxy.a
 CORE_LIB := $(BUILD)/libpostern-core.a
 POSTERN := $(BUILD)/postern
@@ -49,7 +52,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_BINS := $(patsubst tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
-.PHONY: all deps run test check unit asan fuzz fuzz-smoke bench clean fixtures
+.PHONY: all deps run test check unit asan fuzz fuzz-smoke bench soak clean fixtures
 .DEFAULT_GOAL := all
 
 all: $(POSTERN) $(PROXY_LIB) $(CORE_LIB) $(UNIT_BINS) $(TOOL_BINS)
@@ -117,8 +120,13 @@ fuzz-smoke: fuzz
 
 bench: deps
 	$(MAKE) BUILD=build-bench OPT=-O2 $(patsubst bench/%.c,build-bench/bench/%,$(BENCH_SRC)) \
-	    build-bench/postern
+	    build-bench/postern build-bench/tools/postern-load
 	$(PYTHON) bench/run.py --build build-bench
+
+# 10 000 connections plus churn for a bounded time; fd and memory counts checked after.
+soak: deps
+	$(MAKE) BUILD=build-bench OPT=-O2 build-bench/postern build-bench/tools/postern-load
+	$(PYTHON) bench/soak.py --build build-bench
 
 # Regenerates tests/fixtures/proxy from real HAProxy and nginx processes.
 fixtures: deps $(POSTERN)

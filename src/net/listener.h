@@ -8,7 +8,9 @@
 
 #include "config/config.h"
 
-#define LISTEN_BACKLOG 1024
+/* The kernel caps it at net.core.somaxconn: ask for as much as it allows, so a burst of
+ * connects queues instead of overflowing silently. */
+#define LISTEN_BACKLOG 65535
 
 struct service;
 

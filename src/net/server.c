@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -55,6 +56,28 @@ static void log_listening(const struct listener_config *lc, const char *event)
         if (lc->trusted)
             log_str(&line, "trusted", trusted);
         log_end(&line);
+    }
+}
+
+/* Every connection is a descriptor: raise the soft limit to the hard one, and say so when
+ * server.max-connections cannot be reached within it. */
+static void raise_fd_limit(const struct config *config)
+{
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim) != 0)
+        return;
+    if (lim.rlim_cur < lim.rlim_max) {
+        lim.rlim_cur = lim.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &lim);
+        getrlimit(RLIMIT_NOFILE, &lim);
+    }
+    /* Listeners, logs, the TLS and event machinery need a few more than the connections. */
+    if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < (rlim_t)config->max_connections + 64) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "open-file limit %llu is below server.max-connections %u; "
+                                  "raise it (LimitNOFILE=, ulimit -n)",
+                 (unsigned long long)lim.rlim_cur, config->max_connections);
+        log_message(LOG_WARN, "fd_limit", msg);
     }
 }
 
@@ -361,6 +384,7 @@ int server_run(struct config *config)
     shared->current = handle;
     atomic_init(&shared->next_conn_id, 1);
     int status = 1;
+    raise_fd_limit(config);
     if (ensure_data_dir(config->data_dir) < 0 || !load_certificates(config))
         goto out;
     shared->clients = client_table_new(&config->client_policy);

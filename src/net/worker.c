@@ -1,6 +1,7 @@
 #include "net/worker.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -61,6 +62,9 @@ void worker_conn_removed(struct worker *worker, struct conn *conn)
     if (conn->next)
         conn->next->prev = conn->prev;
     worker->nconns--;
+    /* After a burst, glibc keeps the freed connection memory; give it back once idle. */
+    if (worker->nconns == 0)
+        malloc_trim(0);
     worker_maybe_stop(worker);
 }
 
