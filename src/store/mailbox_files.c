@@ -3,6 +3,7 @@
  * files, reading a file whole.
  */
 #include "store/mailbox_internal.h"
+#include "store/maildir.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -74,41 +75,11 @@ int mbox_fsync_dir(const char *path)
     return rc;
 }
 
-static int write_all(int fd, const char *data, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, data, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        data += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static int write_synced(const char *path, const void *data, size_t len, char *err,
                         size_t errlen)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-                  MAILBOX_FILE_MODE);
-    if (fd < 0)
-        return mbox_fail(err, errlen, "create %s: %s", path, strerror(errno));
-    const char *step = NULL;
-    if (write_all(fd, data, len) != 0)
-        step = "write";
-    else if (fsync(fd) != 0)
-        step = "fsync";
-    int saved = errno;
-    if (close(fd) != 0 && !step) {
-        step = "close";
-        saved = errno;
-    }
-    if (!step)
-        return 0;
-    unlink(path);
-    return mbox_fail(err, errlen, "%s %s: %s", step, path, strerror(saved));
+    struct iovec part = {.iov_base = (void *)data, .iov_len = len};
+    return maildir_write_file(path, O_TRUNC, MAILBOX_FILE_MODE, &part, 1, err, errlen);
 }
 
 int mbox_write_atomically(const char *dir, const char *name, const void *data, size_t len,

@@ -215,11 +215,10 @@ static int write_parts(int fd, const struct iovec *parts, size_t nparts)
     }
 }
 
-/* The message as DATA_DIR/ACCOUNT/tmp/NAME, its data on disk; removed again on failure. */
-static int write_copy(const char *path, const struct iovec *parts, size_t nparts, char *err,
-                      size_t errlen)
+int maildir_write_file(const char *path, int open_flags, unsigned mode,
+                       const struct iovec *parts, size_t nparts, char *err, size_t errlen)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, FILE_MODE);
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | open_flags, (mode_t)mode);
     if (fd < 0)
         return fail(err, errlen, "create %s: %s", path, strerror(errno));
     const char *step = NULL;
@@ -237,6 +236,13 @@ static int write_copy(const char *path, const struct iovec *parts, size_t nparts
         return 0;
     unlink(path);
     return fail(err, errlen, "%s %s: %s", step, path, strerror(saved));
+}
+
+/* The message as DATA_DIR/ACCOUNT/tmp/NAME, its data on disk; removed again on failure. */
+static int write_copy(const char *path, const struct iovec *parts, size_t nparts, char *err,
+                      size_t errlen)
+{
+    return maildir_write_file(path, O_EXCL, FILE_MODE, parts, nparts, err, errlen);
 }
 
 static uint64_t total_size(const struct iovec *parts, size_t nparts, bool *overflow)

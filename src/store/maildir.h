@@ -42,4 +42,12 @@ size_t maildir_escape_hostname(const char *host, char out[MAILDIR_HOST_TEXT_MAX]
  * threads (an atomic counter) and processes (the pid, and the time to the microsecond). */
 void maildir_unique_name(uint64_t size, char out[MAILDIR_NAME_MAX]);
 
+/*
+ * Creates path (with extra open flags such as O_EXCL or O_TRUNC), writes the parts, fsyncs and
+ * closes it; on any failure removes it and returns -1 with "step path: reason" in err. The one
+ * durable-write routine of the store, shared with the mailbox layer.
+ */
+int maildir_write_file(const char *path, int open_flags, unsigned mode,
+                       const struct iovec *parts, size_t nparts, char *err, size_t errlen);
+
 #endif
