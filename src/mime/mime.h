@@ -55,4 +55,16 @@ void mime_body_text(const struct mime_message *msg, struct strbuf *out);
 /* The Date: header as seconds since the epoch (false when absent or unparseable). */
 bool mime_date(const struct mime_message *msg, int64_t *epoch);
 
+/* Added by the MIME module: converts text in a charset to UTF-8, appending to out. Known:
+ * UTF-8, US-ASCII, ISO-8859-1 (read as its superset Windows-1252, as browsers and mail clients
+ * do) and Windows-1252, with their usual aliases, case-insensitive. For any other charset the
+ * bytes are appended unchanged and the result is false. */
+bool mime_charset_to_utf8(const char *charset, size_t charset_len, const uint8_t *text,
+                          size_t len, struct strbuf *out);
+/* Added by the MIME module: mime_date plus the field's zone as minutes east of UTC, for
+ * SENTON/SENTBEFORE/SENTSINCE, which compare the date as written (RFC 3501 6.4.4: time and
+ * zone disregarded): the day as written is floor((epoch + offset * 60) / 86400) days after
+ * 1970-01-01. */
+bool mime_date_zone(const struct mime_message *msg, int64_t *epoch, int *offset_minutes);
+
 #endif
