@@ -65,16 +65,3 @@ int listener_open(struct listener *slot, const struct listener_config *lc)
     slot->open = true;
     return 0;
 }
-
-bool listener_same_sockets(const struct listener *slot, const struct listener_config *lc)
-{
-    const struct listener_config *old = slot->config;
-    if (!slot->open || old->protocol != lc->protocol || old->nbinds != lc->nbinds)
-        return false;
-    for (size_t i = 0; i < lc->nbinds; i++) {
-        if (old->binds[i].addr_len != lc->binds[i].addr_len ||
-            memcmp(&old->binds[i].addr, &lc->binds[i].addr, lc->binds[i].addr_len) != 0)
-            return false;
-    }
-    return true;
-}

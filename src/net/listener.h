@@ -27,7 +27,5 @@ struct listener {
 int listener_open(struct listener *slot, const struct listener_config *lc);
 void listener_close(struct listener *slot);
 const struct service *listener_service(enum listener_protocol protocol);
-/* True when lc can keep the slot's sockets: same protocol and the same bind addresses. */
-bool listener_same_sockets(const struct listener *slot, const struct listener_config *lc);
 
 #endif
