@@ -3,26 +3,12 @@
  * invalid characters skipped, bad escapes kept), charsets to UTF-8, and the decoded text of a
  * message's text parts (mime_body_text).
  */
+#include "util/base64.h"
 #include "mime/mime_internal.h"
 
 #include <string.h>
 
 /* ---- base64 ---- */
-
-static int base64_value(uint8_t c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
 
 void mime_base64_decode(const uint8_t *in, size_t len, struct strbuf *out)
 {

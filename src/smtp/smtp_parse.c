@@ -3,6 +3,7 @@
  * with RFC 6531's UTF-8 additions; where real clients deviate harmlessly (a space after
  * "FROM:", trailing spaces, a source route) the parser tolerates it, and it says so.
  */
+#include "util/base64.h"
 #include "smtp/smtp_parse.h"
 
 #include <string.h>
@@ -559,21 +560,6 @@ enum smtp_parse_status smtp_parse_bdat(const char *arg, size_t len, uint64_t *si
 }
 
 /* ---- AUTH payloads ---- */
-
-static int base64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
 
 /* One 4-character group; pad is how many '=' end it (only allowed in the last group). */
 static bool decode_group(const char *in, bool last, uint8_t bytes[3], size_t *n)
