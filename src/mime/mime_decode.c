@@ -3,8 +3,8 @@
  * invalid characters skipped, bad escapes kept), charsets to UTF-8, and the decoded text of a
  * message's text parts (mime_body_text).
  */
-#include "util/base64.h"
 #include "mime/mime_internal.h"
+#include "util/base64.h"
 
 #include <string.h>
 

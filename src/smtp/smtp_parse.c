@@ -3,7 +3,6 @@
  * with RFC 6531's UTF-8 additions; where real clients deviate harmlessly (a space after
  * "FROM:", trailing spaces, a source route) the parser tolerates it, and it says so.
  */
-#include "util/base64.h"
 #include "smtp/smtp_parse.h"
 
 #include <string.h>
@@ -11,6 +10,7 @@
 
 #include "postern/proxy.h"
 #include "util/json.h"
+#include "util/base64.h"
 
 const char *smtp_parse_status_text(enum smtp_parse_status status)
 {
