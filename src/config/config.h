@@ -86,6 +86,8 @@ struct listener_config {
     enum trust_source trust_source;
     struct netset *own_trusted;   /* owned: the listener's own list, when it has one */
     bool assume_tls;              /* proxy.assume-tls: clients reached the proxy over TLS */
+    bool defer_accept;            /* proxy.defer-accept (ours): accept once the header is in */
+    uint32_t defer_accept_s;      /* server.proxy.timeout in whole seconds, for the kernel */
     bool submission;              /* submission: AUTH required before MAIL (ours) */
 };
 

@@ -307,6 +307,14 @@ static void resolve_trust(struct loader *ld, struct listener_config *listener)
                        "%s: no effect, PROXY is off on this listener (no trusted networks)",
                        key.text);
     }
+    if (listener->defer_accept && listener->trust_source == TRUST_OFF) {
+        struct key_path key;
+        listener_key(listener, "proxy.defer-accept", &key);
+        config_warning(ld, ld->origins[listener_index(ld, listener)].line,
+                       "%s: PROXY is off on this listener; direct clients would wait for a "
+                       "greeting that only comes after the defer period", key.text);
+    }
+    listener->defer_accept_s = (ld->config->proxy_timeout_ms + 999) / 1000;
 }
 
 static bool is_loopback(const struct bind_address *bind)

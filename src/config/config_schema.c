@@ -154,6 +154,8 @@ const struct key_spec config_listener_keys[] = {
     /* present: replaces the global list for this listener; [] turns PROXY off */
     {"proxy.trusted-networks", KEY_NETWORKS, LISTENER_FIELD(own_trusted), .trusts_peers = true},
     {"proxy.assume-tls", KEY_BOOL, LISTENER_FIELD(assume_tls)},
+    /* only proxies connect here: the kernel hands over connections once data arrived */
+    {"proxy.defer-accept", KEY_BOOL, LISTENER_FIELD(defer_accept)},
     /* AUTH required before MAIL (ours) */
     {"submission", KEY_BOOL, LISTENER_FIELD(submission)},
 };

@@ -447,6 +447,8 @@ static void on_conn_timer(struct event_loop *loop, struct timer *timer)
 
 /* ---- from accept to session ---- */
 
+static void read_input(struct conn *conn);
+
 static void log_connect(const struct conn *conn)
 {
     struct log_line line;
@@ -649,6 +651,9 @@ void conn_accept(struct worker *worker, struct listener *listener, int fd,
         }
         timer_start(worker->loop, &conn->timer, conn_config(conn)->proxy_timeout_ms,
                     on_conn_timer);
+        /* A deferred accept means the header is already here: no wait for another wake-up. */
+        if (conn->info.listener->defer_accept)
+            read_input(conn);
         return;
     }
     /* A direct client is never assumed secure: proxy.assume-tls speaks for proxied clients. */

@@ -459,3 +459,20 @@ def test_server_limit_counts_silent_trusted_peers(start_postern):
         assert srv.wait_event("connection_limit")["limit"] == "server.max-connections"
     finally:
         first.close()
+
+
+def test_defer_accept_listener_serves_proxied_clients(start_postern, run_postern):
+    port = free_port()
+    srv = start_postern(server_config(listener(
+        "smtp-proxy", port, extra="[server.listener.smtp-proxy.proxy]\ndefer-accept = true\n"
+                                  f'trusted-networks = ["{TRUSTED_PROXY}"]\n')))
+    header = run_postern("proxy", "encode", "--src", "127.0.0.34", "--dst", "127.0.0.1",
+                         "--src-port", "40008", "--dst-port", "25").stdout
+    for split in (False, True):  # the whole header at once, and a header cut in two
+        with connect_from(TRUSTED_PROXY, HOST, port) as sock:
+            sock.sendall(header[:10] if split else header)
+            if split:
+                time.sleep(0.1)
+                sock.sendall(header[10:])
+            assert "[127.0.0.34]" in ehlo(sock)
+    assert len(srv.events("connect", client="127.0.0.34:40008")) == 2
