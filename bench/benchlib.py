@@ -257,10 +257,45 @@ def _user_ids(user):
     return entry.pw_uid, entry.pw_gid
 
 
-class PostfixServer:
+class ForeignServer:
+    """What the Postfix and Dovecot runners share: a process tree started by start(), its log
+    files (LOG_FILES, in self.dir), and stopping it."""
+    LOG_FILES = ()
+    proc = None
+
+    @property
+    def pids(self):
+        return process_tree(self.proc.pid) if self.proc else []
+
+    def log(self):
+        text = ""
+        for name in self.LOG_FILES:
+            try:
+                with open(os.path.join(self.dir, name), errors="replace") as f:
+                    text += f.read()
+            except OSError:
+                pass
+        return text
+
+    def stop(self):
+        if self.proc is not None:
+            peers._stop(self.proc, timeout=10)
+            self.proc = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+
+class PostfixServer(ForeignServer):
     """Postfix 'master -d' from a private config/queue directory, smtpd on HOST:port with
     smtpd_upstream_proxy_protocol = haproxy (when proxied), delivering to a Maildir with the
     virtual(8) agent. Bounded: master exits by itself after max_seconds (-e)."""
+
+    LOG_FILES = ("master.out", "maillog")
 
     def __init__(self, workdir, port, proxied=True, process_limit=100, max_seconds=900):
         self.dir = os.path.abspath(str(workdir))
@@ -350,38 +385,15 @@ virtual_mailbox_limit = 0
         peers.wait_for_port(HOST, self.port, timeout=20, proc=self.proc)
         return self
 
-    @property
-    def pids(self):
-        return process_tree(self.proc.pid) if self.proc else []
-
-    def log(self):
-        text = ""
-        for name in ("master.out", "maillog"):
-            try:
-                with open(os.path.join(self.dir, name), errors="replace") as f:
-                    text += f.read()
-            except OSError:
-                pass
-        return text
-
-    def stop(self):
-        if self.proc is not None:
-            peers._stop(self.proc, timeout=10)
-            self.proc = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
 
 
-class DovecotServer:
+class DovecotServer(ForeignServer):
     """Dovecot (-F, foreground) from a private config: imap on HOST:port with haproxy = yes
     and haproxy_trusted_networks = 127.0.0.0/8, plaintext LOGIN (as postern with assume-tls),
     one passwd-file user with the shared SHA512-CRYPT hash, Maildir under the workdir.
     performance: 'high' uses imap-login service_count = 0 (Dovecot's high-performance mode)."""
+
+    LOG_FILES = ("dovecot.out", "dovecot.log")
 
     def __init__(self, workdir, port, performance="high", client_limit=1000):
         self.dir = os.path.abspath(str(workdir))
@@ -467,31 +479,6 @@ service auth {{
         peers.wait_for_port(HOST, self.port, timeout=20)
         return self
 
-    @property
-    def pids(self):
-        return process_tree(self.proc.pid) if self.proc else []
-
-    def log(self):
-        text = ""
-        for name in ("dovecot.out", "dovecot.log"):
-            try:
-                with open(os.path.join(self.dir, name), errors="replace") as f:
-                    text += f.read()
-            except OSError:
-                pass
-        return text
-
-    def stop(self):
-        if self.proc is not None:
-            peers._stop(self.proc, timeout=10)
-            self.proc = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
 
 
 def fill_maildir(maildir, count, size, owner=None):
