@@ -249,26 +249,41 @@ void metrics_gauge_callback(enum metric_id id, int64_t (*fn)(void *ctx), void *c
 
 bool metrics_register_listener(const char *id)
 {
+    return metrics_listener_series(id) >= 0;
+}
+
+int metrics_listener_series(const char *id)
+{
     size_t index;
-    return listener_index(id, true, &index);
+    return listener_index(id, true, &index) ? (int)index : -1;
 }
 
 /* ---- typed helpers ---- */
 
+void metrics_listener_opened(int series)
+{
+    if (series < 0)
+        return;
+    atomic_fetch_add_explicit(&accepted[series], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&active[series], 1, memory_order_relaxed);
+}
+
+void metrics_listener_closed(int series)
+{
+    if (series >= 0)
+        atomic_fetch_sub_explicit(&active[series], 1, memory_order_relaxed);
+}
+
 void metrics_connection_opened(const char *listener)
 {
-    size_t i;
-    if (!listener_index(listener, true, &i))
-        return;
-    atomic_fetch_add_explicit(&accepted[i], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&active[i], 1, memory_order_relaxed);
+    metrics_listener_opened(metrics_listener_series(listener));
 }
 
 void metrics_connection_closed(const char *listener)
 {
     size_t i;
     if (listener_index(listener, false, &i))
-        atomic_fetch_sub_explicit(&active[i], 1, memory_order_relaxed);
+        metrics_listener_closed((int)i);
 }
 
 void metrics_proxy_header(unsigned version, unsigned command)

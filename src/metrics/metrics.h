@@ -76,10 +76,16 @@ void metrics_gauge_callback(enum metric_id id, int64_t (*fn)(void *ctx), void *c
 /* Adds a listener label value so its series show 0 before any traffic. Ids not registered
  * are added on first use; past METRICS_MAX_LISTENERS they are not counted. Thread-safe. */
 bool metrics_register_listener(const char *id);
+/* The same, returning the listener's series index (-1 when it cannot be counted): the core
+ * resolves it once per listener and counts connections by index, with no lookup per
+ * connection. */
+int metrics_listener_series(const char *id);
 
 /* Typed helpers for the events the core reports. */
-void metrics_connection_opened(const char *listener); /* accepted +1, active +1 */
-void metrics_connection_closed(const char *listener); /* active -1 */
+void metrics_listener_opened(int series); /* accepted +1, active +1; -1 is ignored */
+void metrics_listener_closed(int series); /* active -1; -1 is ignored */
+void metrics_connection_opened(const char *listener); /* by id: looks the series up */
+void metrics_connection_closed(const char *listener);
 /* version 1 or 2; command: 0 LOCAL, 1 PROXY (enum proxy_command). */
 void metrics_proxy_header(unsigned version, unsigned command);
 

@@ -73,7 +73,7 @@ static void finish_close(struct conn *conn)
     if (conn->counted_per_client)
         client_table_leave(conn->worker->shared->clients, &conn->info.client);
     atomic_fetch_sub(&conn->listener->active, 1);
-    metrics_connection_closed(conn->info.listener->id);
+    metrics_listener_closed(conn->metrics_series);
     atomic_fetch_sub(&conn->worker->shared->active, 1);
     worker_conn_removed(conn->worker, conn);
     if (event_loop_defer(loop, conn_free, conn) < 0)
@@ -592,6 +592,8 @@ static struct conn *conn_new(struct worker *worker, struct listener *listener, i
     conn->service = listener->service;
     conn->watch.fd = fd;
     conn->info.listener = lc;
+    /* A slot keeps its series while it has connections (reload reuses slots by id). */
+    conn->metrics_series = listener->metrics_series;
     conn->info.conn_id = atomic_fetch_add(&worker->shared->next_conn_id, 1);
     return conn;
 }
@@ -634,7 +636,7 @@ void conn_accept(struct worker *worker, struct listener *listener, int fd,
     init_endpoints(conn, fd, peer);
     unsigned global = atomic_fetch_add(&worker->shared->active, 1) + 1;
     unsigned local = atomic_fetch_add(&listener->active, 1) + 1;
-    metrics_connection_opened(conn->info.listener->id);
+    metrics_listener_opened(conn->metrics_series);
     worker_conn_added(worker, conn);
     if (io_watch_start(worker->loop, &conn->watch, fd, EV_READ, on_conn_io) < 0) {
         finish_close(conn);

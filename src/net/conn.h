@@ -45,6 +45,7 @@ struct conn {
     struct worker *worker;         /* owner; conns never move between threads */
     struct config_handle *config;  /* the configuration it was accepted under (a reference) */
     struct listener *listener;
+    int metrics_series;            /* the listener's connection counters */
     enum conn_stage stage;
     struct client_info info;       /* filled by the PROXY stage, read by everything after */
     const struct service *service;

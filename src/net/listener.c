@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "log/log.h"
+#include "metrics/metrics.h"
 #include "metrics/metrics_http.h"
 #include "net/service.h"
 
@@ -59,6 +60,7 @@ int listener_open(struct listener *slot, const struct listener_config *lc)
 {
     slot->config = lc;
     slot->service = listener_service(lc->protocol);
+    slot->metrics_series = metrics_listener_series(lc->id);
     slot->nfds = 0;
     for (size_t i = 0; i < lc->nbinds; i++) {
         int fd = open_socket(&lc->binds[i], lc);

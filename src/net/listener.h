@@ -20,6 +20,7 @@ struct listener {
     int fds[CONFIG_MAX_BINDS];
     size_t nfds;
     bool open;
+    int metrics_series;  /* its connection counters (metrics_listener_series) */
     atomic_uint active; /* connections of this listener, PROXY stage included */
 };
 

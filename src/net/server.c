@@ -184,6 +184,7 @@ static bool plan_listener(struct server *srv, struct reload_plan *plan,
     next->config = lc;
     next->open = true;
     next->nfds = 0;
+    next->metrics_series = metrics_listener_series(lc->id);
     for (size_t i = 0; i < lc->nbinds; i++) {
         int fd = take_open_socket(&srv->shared, &lc->binds[i], plan->taken);
         if (fd < 0) {
@@ -198,10 +199,8 @@ static bool plan_listener(struct server *srv, struct reload_plan *plan,
         next->fds[next->nfds++] = fd;
     }
     existed ? plan->kept++ : plan->added++;
-    if (!existed) {
+    if (!existed)
         log_listening(lc, "listening");
-        metrics_register_listener(lc->id);
-    }
     return true;
 }
 
@@ -233,6 +232,7 @@ static void apply_plan(struct server *srv, struct reload_plan *plan, struct conf
         if (l->open) {
             l->config = plan->next[i].config;
             l->service = listener_service(l->config->protocol);
+            l->metrics_series = plan->next[i].metrics_series;
         }
     }
     shared->current = fresh;
@@ -332,7 +332,6 @@ static bool open_listeners(struct server_shared *shared, const struct config *co
         if (listener_open(&shared->listeners[i], &config->listeners[i]) < 0)
             return false;
         log_listening(&config->listeners[i], "listening");
-        metrics_register_listener(config->listeners[i].id);
     }
     return true;
 }
