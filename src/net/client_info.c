@@ -78,5 +78,4 @@ void client_info_format(struct client_info *info)
 {
     sockaddr_format(&info->client, info->client_text, sizeof info->client_text, info->client_ip,
                     sizeof info->client_ip);
-    sockaddr_format(&info->peer, info->peer_text, sizeof info->peer_text, NULL, 0);
 }

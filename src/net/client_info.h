@@ -63,7 +63,7 @@ void sockaddr_format(const struct sockaddr_storage *addr, char *endpoint, size_t
 void sockaddr_unmap(struct sockaddr_storage *addr);
 /* Builds a socket address from a PROXY header address. */
 void sockaddr_from_proxy(struct sockaddr_storage *out, const struct proxy_ip *ip, uint16_t port);
-/* Fills client_ip/client_text/peer_text from the addresses. */
+/* Fills client_ip and client_text from client, once the real client is known. */
 void client_info_format(struct client_info *info);
 
 #endif

@@ -607,7 +607,7 @@ static void init_endpoints(struct conn *conn, int fd, const struct sockaddr_stor
     getsockname(fd, (struct sockaddr *)&conn->info.server, &len);
     sockaddr_unmap(&conn->info.peer);
     sockaddr_unmap(&conn->info.server);
-    client_info_format(&conn->info);
+    sockaddr_format(&conn->info.peer, conn->info.peer_text, sizeof conn->info.peer_text, NULL, 0);
 }
 
 static void refuse_over_limit(struct conn *conn, const char *limit, bool trusted_peer)
