@@ -20,18 +20,11 @@
 
 #include "imap/imap_parse.h"
 #include "util/strbuf.h"
-
-#define CHECK(cond)           \
-    do {                      \
-        if (!(cond))          \
-            __builtin_trap(); \
-    } while (0)
+#include "fuzz_util.h"
 
 #define MAX_ARGS 256
 #define MAX_DEPTH 8
 #define MAX_LITERAL 4096
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const struct imap_parse_limits limits = {
     .max_args = MAX_ARGS, .max_depth = MAX_DEPTH, .max_literal = MAX_LITERAL};

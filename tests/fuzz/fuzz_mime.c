@@ -20,16 +20,9 @@
 #include <strings.h>
 
 #include "mime/mime.h"
-
-#define CHECK(cond)            \
-    do {                       \
-        if (!(cond))           \
-            __builtin_trap();  \
-    } while (0)
+#include "fuzz_util.h"
 
 #define MAX_PATH 128
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* ---- Reading IMAP output ---- */
 

@@ -15,25 +15,9 @@
 #include <string.h>
 
 #include "netset/netset.h"
+#include "fuzz_util.h"
 
 #define MAX_LINES 512
-#define CHECK(cond)                  \
-    do {                             \
-        if (!(cond))                 \
-            __builtin_trap();        \
-    } while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static char *exact_copy(const uint8_t *data, size_t len)
-{
-    char *copy = malloc(len ? len : 1);
-    CHECK(copy != NULL);
-    if (len)
-        memcpy(copy, data, len);
-    return copy;
-}
-
 static bool same_ip(const struct proxy_ip *a, const struct proxy_ip *b)
 {
     return a->family == b->family && memcmp(a->addr, b->addr, sizeof a->addr) == 0;

@@ -8,14 +8,7 @@
 #include <string.h>
 
 #include "postern/proxy.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)              \
-    do {                         \
-        if (!(cond))             \
-            __builtin_trap();    \
-    } while (0)
+#include "fuzz_util.h"
 
 #define MAX_TLVS (PROXY_V2_MAX_LENGTH / 3) /* every TLV takes at least 3 bytes */
 

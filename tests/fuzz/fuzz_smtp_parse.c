@@ -17,23 +17,7 @@
 #include <string.h>
 
 #include "smtp/smtp_parse.h"
-
-#define CHECK(cond)           \
-    do {                      \
-        if (!(cond))          \
-            __builtin_trap(); \
-    } while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static char *exact_copy(const void *data, size_t len)
-{
-    char *copy = malloc(len ? len : 1);
-    CHECK(copy != NULL);
-    if (len)
-        memcpy(copy, data, len);
-    return copy;
-}
+#include "fuzz_util.h"
 
 static bool inside(const struct smtp_slice *s, const char *base, size_t len)
 {
