@@ -304,4 +304,23 @@ static inline size_t count_tlvs(struct proxy_bytes area)
     return n;
 }
 
+/* A table case's expected result: one complete header (then `tail` application bytes). */
+#define VALID 1
+
+/*
+ * Every prefix of one table case: a valid header waits (NEED_MORE) until it is complete, an
+ * invalid input never completes and ends with `error`, a NEED_MORE case waits throughout.
+ */
+static inline void expect_case_prefixes(struct guard *g, const uint8_t *input, size_t len,
+                                        int result, enum proxy_error error, size_t tail,
+                                        const char *what)
+{
+    if (result == VALID)
+        expect_prefixes_valid(g, input, len, len - tail, NULL, what);
+    else if (result == PROXY_INVALID)
+        expect_prefixes_invalid(g, input, len, NULL, error, what);
+    else
+        expect_prefixes_valid(g, input, len, len + 1, NULL, what);
+}
+
 #endif
