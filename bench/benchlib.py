@@ -88,16 +88,23 @@ def start_load(tool, args, stdout_path):
                             stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
 
 
+def trusted_list(proxied):
+    if isinstance(proxied, str):
+        return [proxied]
+    return ["127.0.0.0/8"] if proxied else []
+
+
 def postern_config(listeners, server_extra="", accounts=True, max_connections=30000):
-    """A postern TOML configuration. listeners: [(name, port, protocol, proxied, extra)].
-    The data directory is PosternServer's workdir/data."""
+    """A postern TOML configuration. listeners: [(name, port, protocol, proxied, extra)], where
+    proxied is False, True (trusting 127.0.0.0/8) or the CIDR to trust. The data directory is
+    PosternServer's workdir/data."""
     text = ('[server]\nhostname = "mx.postern.test"\ndata-dir = "{data_dir}"\nworkers = 0\n'
             f'max-connections = {max_connections}\nmax-connections-per-client = 0\n'
             f'{server_extra}\n'
             '[server.proxy]\ntimeout = "5s"\n\n')
     for name, port, protocol, proxied, extra in listeners:
         text += (f'[server.listener."{name}"]\nbind = "{HOST}:{port}"\nprotocol = "{protocol}"\n'
-                 f'proxy.trusted-networks = {json.dumps(["127.0.0.0/8"] if proxied else [])}\n'
+                 f'proxy.trusted-networks = {json.dumps(trusted_list(proxied))}\n'
                  f'{extra}\n')
     if accounts:
         text += (f'[[directory.accounts]]\nname = "{ACCOUNT}"\nsecret = "{SHA512_HASH}"\n'

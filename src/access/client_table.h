@@ -48,6 +48,14 @@ bool client_table_banned(struct client_table *table, const struct sockaddr_stora
 /* Counts a new connection; false (and nothing counted) when the client is at its limit (or, only
  * when max_entries is below the server's connection limit, when every entry has connections). */
 bool client_table_enter(struct client_table *table, const struct sockaddr_storage *client);
+
+enum client_admission { CLIENT_ADMITTED, CLIENT_BANNED, CLIENT_OVER_LIMIT };
+/* client_table_banned and client_table_enter in one lookup, for the start of every session.
+ * Without a per-client limit there is nothing to count and no entry is made; *counted says
+ * whether the connection was counted (and so owes a client_table_leave). */
+enum client_admission client_table_admit(struct client_table *table,
+                                         const struct sockaddr_storage *client, uint64_t now_ms,
+                                         bool *counted);
 void client_table_leave(struct client_table *table, const struct sockaddr_storage *client);
 /* Records a failure; true when this one starts a ban. Callers skip exempt (trusted/allowed)
  * clients: a proxy's own address must never be banned. */

@@ -37,7 +37,6 @@ struct client_info {
     uint64_t conn_id;
     const struct listener_config *listener;
     struct sockaddr_storage client; /* the real client (v4-mapped shown as IPv4) */
-    struct sockaddr_storage server; /* the address the client connected to */
     struct sockaddr_storage peer;   /* the socket peer: the proxy, when proxied */
     bool proxied;                   /* a trusted peer sent a PROXY header */
     uint8_t proxy_version;          /* 1 or 2 when proxied */

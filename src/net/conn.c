@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,13 +62,11 @@ static void finish_close(struct conn *conn)
         return;
     struct event_loop *loop = conn->worker->loop;
     conn->stage = STAGE_CLOSED;
-    io_watch_stop(loop, &conn->watch);
     timer_stop(loop, &conn->timer);
     timer_stop(loop, &conn->session_timer);
     if (conn->tls)
         tls_conn_shutdown(conn->tls);
-    close(conn->watch.fd);
-    conn->watch.fd = -1;
+    io_watch_close(loop, &conn->watch);
     if (conn->counted_per_client)
         client_table_leave(conn->worker->shared->clients, &conn->info.client);
     atomic_fetch_sub(&conn->listener->active, 1);
@@ -501,17 +498,19 @@ static bool admit_client(struct conn *conn)
     struct client_table *clients = conn->worker->shared->clients;
     if (client_exempt(conn))
         return true;
-    if (client_table_banned(clients, &conn->info.client, event_loop_now(conn->worker->loop))) {
+    switch (client_table_admit(clients, &conn->info.client, event_loop_now(conn->worker->loop),
+                               &conn->counted_per_client)) {
+    case CLIENT_BANNED:
         refuse_session(conn, "client_banned", "msg", "temporarily banned (server.auto-ban)",
                        FAREWELL_BANNED);
         return false;
-    }
-    if (!client_table_enter(clients, &conn->info.client)) {
+    case CLIENT_OVER_LIMIT:
         refuse_session(conn, "connection_limit", "limit", "server.max-connections-per-client",
                        FAREWELL_BUSY);
         return false;
+    case CLIENT_ADMITTED:
+        break;
     }
-    conn->counted_per_client = true;
     return true;
 }
 
@@ -600,13 +599,10 @@ static struct conn *conn_new(struct worker *worker, struct listener *listener, i
 
 /* The peer comes from accept(): getpeername() fails once a quick peer (a health check) has
  * already closed, and an unknown peer must never be mistaken for a direct client. */
-static void init_endpoints(struct conn *conn, int fd, const struct sockaddr_storage *peer)
+static void init_endpoints(struct conn *conn, const struct sockaddr_storage *peer)
 {
     conn->info.peer = *peer;
-    socklen_t len = sizeof conn->info.server;
-    getsockname(fd, (struct sockaddr *)&conn->info.server, &len);
     sockaddr_unmap(&conn->info.peer);
-    sockaddr_unmap(&conn->info.server);
     sockaddr_format(&conn->info.peer, conn->info.peer_text, sizeof conn->info.peer_text, NULL, 0);
 }
 
@@ -631,9 +627,7 @@ void conn_accept(struct worker *worker, struct listener *listener, int fd,
         close(fd);
         return;
     }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    init_endpoints(conn, fd, peer);
+    init_endpoints(conn, peer);
     unsigned global = atomic_fetch_add(&worker->shared->active, 1) + 1;
     unsigned local = atomic_fetch_add(&listener->active, 1) + 1;
     metrics_listener_opened(conn->metrics_series);

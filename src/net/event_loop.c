@@ -163,6 +163,15 @@ void io_watch_stop(struct event_loop *loop, struct io_watch *watch)
     watch->events = 0;
 }
 
+void io_watch_close(struct event_loop *loop, struct io_watch *watch)
+{
+    (void)loop;
+    if (watch->fd >= 0)
+        close(watch->fd);
+    watch->fd = -1;
+    watch->events = 0;
+}
+
 /* ---- timers: a binary min-heap, each timer knowing its slot for O(log n) removal ---- */
 
 static void heap_place(struct event_loop *loop, size_t i, struct timer *t)

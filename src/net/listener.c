@@ -29,6 +29,9 @@ static int open_socket(const struct bind_address *bind_addr, const struct listen
     /* "[::]:25" means IPv6 only, so it can sit beside "0.0.0.0:25" as operators write it. */
     if (fd >= 0 && family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    /* Accepted sockets inherit it on Linux: one system call per listener, not per connection. */
+    if (fd >= 0)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     /* Proxies send their header first: wake the workers only once it has arrived. */
     int defer = (int)lc->defer_accept_s;
     if (fd >= 0 && lc->defer_accept)

@@ -66,11 +66,9 @@ static void take_header(struct conn *conn, const struct proxy_header *hdr)
     info->proxied = true;
     info->proxy_version = hdr->version;
     if (hdr->command == PROXY_CMD_PROXY && hdr->has_addresses) {
-        struct proxy_ip src = hdr->src, dst = hdr->dst;
+        struct proxy_ip src = hdr->src;
         proxy_ip_unmap(&src);
-        proxy_ip_unmap(&dst);
         sockaddr_from_proxy(&info->client, &src, hdr->src_port);
-        sockaddr_from_proxy(&info->server, &dst, hdr->dst_port);
     } else {
         /* LOCAL, UNSPEC, UNIX and v1 UNKNOWN: the connection is the proxy's own. */
         info->proxy_local = true;

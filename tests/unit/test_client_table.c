@@ -90,6 +90,57 @@ static void test_connection_limit(void **state)
     client_table_free(table);
 }
 
+/* The session-start path: ban check and count in one lookup. */
+static void test_admit(void **state)
+{
+    (void)state;
+    struct client_table *table = table_with(default_policy);
+    struct sockaddr_storage a = addr("192.0.2.1", 1), banned = addr("192.0.2.66", 1);
+    bool counted;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(client_table_admit(table, &a, 1000, &counted), CLIENT_ADMITTED);
+        assert_true(counted);
+    }
+    assert_int_equal(client_table_admit(table, &a, 1000, &counted), CLIENT_OVER_LIMIT);
+    assert_false(counted);
+    assert_int_equal(client_table_connections(table, &a), 3);
+    for (uint32_t i = 0; i < default_policy.auth.count; i++)
+        client_table_failure(table, &banned, FAILURE_AUTH, 1000);
+    assert_int_equal(client_table_admit(table, &banned, 2000, &counted), CLIENT_BANNED);
+    assert_false(counted);
+    assert_int_equal(client_table_connections(table, &banned), 0);
+    assert_int_equal(client_table_admit(table, &banned, 2000 + 61 * MINUTE, &counted),
+                     CLIENT_ADMITTED);
+    client_table_free(table);
+}
+
+/* Without a per-client limit nothing is counted, so no entry is made for a passing client. */
+static void test_admit_without_a_limit_keeps_nothing(void **state)
+{
+    (void)state;
+    struct client_table_policy policy = default_policy;
+    policy.max_per_client = 0;
+    struct client_table *table = table_with(policy);
+    bool counted = true;
+    for (unsigned i = 0; i < 100; i++) {
+        struct sockaddr_storage client = numbered(i);
+        assert_int_equal(client_table_admit(table, &client, 1000, &counted), CLIENT_ADMITTED);
+        assert_false(counted);
+    }
+    assert_int_equal(client_table_size(table), 0);
+    struct sockaddr_storage banned = addr("192.0.2.66", 1);
+    for (uint32_t i = 0; i < policy.auth.count; i++)
+        client_table_failure(table, &banned, FAILURE_AUTH, 1000);
+    assert_int_equal(client_table_admit(table, &banned, 2000, &counted), CLIENT_BANNED);
+    /* A reload that sets a limit counts the connections admitted after it. */
+    client_table_set_limits(table, 1, policy.ban_ms);
+    struct sockaddr_storage a = addr("192.0.2.1", 1);
+    assert_int_equal(client_table_admit(table, &a, 3000, &counted), CLIENT_ADMITTED);
+    assert_true(counted);
+    assert_int_equal(client_table_admit(table, &a, 3000, &counted), CLIENT_OVER_LIMIT);
+    client_table_free(table);
+}
+
 static void test_no_connection_limit(void **state)
 {
     (void)state;
@@ -377,6 +428,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_connection_limit),
         cmocka_unit_test(test_no_connection_limit),
+        cmocka_unit_test(test_admit),
+        cmocka_unit_test(test_admit_without_a_limit_keeps_nothing),
         cmocka_unit_test(test_mapped_ipv4_is_ipv4),
         cmocka_unit_test(test_non_ip_client),
         cmocka_unit_test(test_ban_after_failures),
