@@ -69,7 +69,8 @@ enum key_type {
     KEY_BOOL,      /* boolean into a bool */
     KEY_NETWORKS,  /* list of networks, or one string, into a struct netset * */
     KEY_BINDS,     /* list of ip:port, or one string, into a listener's binds */
-    KEY_PROTOCOL,  /* "smtp" / "imap" into a listener's protocol */
+    KEY_CHOICE,    /* one of the names in .choices into an enum field: the name's index (a
+                      field left alone keeps index 0, the default) */
     KEY_LISTENERS, /* table of listener tables */
     KEY_RATE,      /* "N/duration" into a struct ban_rule: N within [0, max], the duration
                       within (0, CONFIG_MAX_RATE_WINDOW_MS] */
@@ -109,6 +110,7 @@ struct key_spec {
     bool trusts_peers; /* KEY_NETWORKS: these peers may state the client's address */
     bool secret;       /* KEY_TEXT: never repeat the value in a message (a password hash) */
     const struct table_array *tables; /* KEY_TABLES */
+    const char *const *choices;       /* KEY_CHOICE: the names, NULL-terminated */
     /* KEY_TEXT: extra validation; returns NULL or why the text is refused. */
     const char *(*check)(const char *text);
 };

@@ -17,6 +17,9 @@ _Static_assert(_Generic(((struct config *)0)->workers, uint32_t: 1, default: 0),
 _Static_assert(IS_U64(((struct config *)0)->smtp.max_message_size), "KEY_WIDE field");
 _Static_assert(IS_U64(((struct config *)0)->client_policy.ban_ms), "KEY_WIDE field");
 _Static_assert(_Generic(((struct config *)0)->client_policy.auth, struct ban_rule: 1), "KEY_RATE");
+/* KEY_CHOICE stores an int. */
+_Static_assert(sizeof(enum data_sync) == sizeof(int), "KEY_CHOICE field");
+_Static_assert(sizeof(enum listener_protocol) == sizeof(int), "KEY_CHOICE field");
 
 #define SERVER_FIELD(field) .offset = offsetof(struct config, field)
 #define SERVER_TEXT(field) SERVER_FIELD(field), .size = sizeof(((struct config *)0)->field)
@@ -90,6 +93,7 @@ const struct key_spec config_server_keys[] = {
     {"server.data-dir", KEY_TEXT, SERVER_TEXT(data_dir), .fallback_text = "./data",
      .check = check_not_empty},
     /* 0: one worker per core */
+    {"server.data-sync", KEY_CHOICE, SERVER_FIELD(data_sync), .choices = config_data_sync_names},
     {"server.workers", KEY_COUNT, SERVER_FIELD(workers), .min = 0, .max = CONFIG_MAX_WORKERS},
     {"server.max-connections", KEY_COUNT, SERVER_FIELD(max_connections), .min = 1,
      .max = CONFIG_MAX_CONNECTIONS_LIMIT, .fallback = CONFIG_DEFAULT_MAX_CONNECTIONS},
@@ -146,7 +150,8 @@ const size_t config_server_key_count = sizeof config_server_keys / sizeof config
 
 const struct key_spec config_listener_keys[] = {
     {"bind", KEY_BINDS, .required = true},
-    {"protocol", KEY_PROTOCOL, LISTENER_FIELD(protocol), .required = true},
+    {"protocol", KEY_CHOICE, LISTENER_FIELD(protocol), .required = true,
+     .choices = config_protocol_names},
     {"tls.implicit", KEY_BOOL, LISTENER_FIELD(tls_implicit)},
     /* 0: only the server-wide limit applies */
     {"max-connections", KEY_COUNT, LISTENER_FIELD(max_connections), .min = 0,

@@ -203,24 +203,37 @@ static void apply_networks(struct loader *ld, const struct key_spec *spec,
         add_network(ld, spec, *slot, item, site->key, line_of(item, site->line));
 }
 
-static void apply_protocol(struct loader *ld, const struct key_spec *spec,
-                           const struct key_site *site, void *target)
+/* "a", "b" and "c" */
+static void format_choices(const char *const *choices, char *out, size_t outlen)
 {
-    static const enum listener_protocol known[] = {PROTOCOL_SMTP, PROTOCOL_IMAP,
-                                                   PROTOCOL_METRICS};
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; choices[i] && used < outlen; i++) {
+        const char *sep = i == 0 ? "" : choices[i + 1] ? ", " : " and ";
+        int n = snprintf(out + used, outlen - used, "%s\"%s\"", sep, choices[i]);
+        used += n > 0 ? (size_t)n : 0;
+    }
+}
+
+static void apply_choice(struct loader *ld, const struct key_spec *spec,
+                         const struct key_site *site, void *target)
+{
     size_t len;
     char *text = config_string_value(ld, site->value, site->key, site->line, &len);
     if (!text)
         return;
-    size_t i = 0;
-    while (i < sizeof known / sizeof known[0] && strcmp(text, listener_protocol_name(known[i])))
+    int i = 0;
+    while (spec->choices[i] && strcmp(text, spec->choices[i]) != 0)
         i++;
-    if (i < sizeof known / sizeof known[0])
-        memcpy(field_of(target, spec), &known[i], sizeof known[i]);
-    else
-        config_error(ld, site->line, site->key,
-                     "unknown protocol \"%s\" (postern supports \"smtp\", \"imap\" and "
-                     "\"metrics\")", text);
+    if (spec->choices[i]) {
+        memcpy(field_of(target, spec), &i, sizeof i);
+    } else {
+        const char *dot = strrchr(spec->name, '.');
+        char names[256];
+        format_choices(spec->choices, names, sizeof names);
+        config_error(ld, site->line, site->key, "unknown %s \"%s\" (postern supports %s)",
+                     dot ? dot + 1 : spec->name, text, names);
+    }
     free(text);
 }
 
@@ -368,8 +381,8 @@ void config_apply_value(struct loader *ld, const struct key_spec *spec,
     case KEY_NETWORKS:
         apply_networks(ld, spec, site, target);
         break;
-    case KEY_PROTOCOL:
-        apply_protocol(ld, spec, site, target);
+    case KEY_CHOICE:
+        apply_choice(ld, spec, site, target);
         break;
     case KEY_BINDS:
         config_apply_binds(ld, site, target);
@@ -387,17 +400,12 @@ void config_apply_value(struct loader *ld, const struct key_spec *spec,
     }
 }
 
+const char *const config_protocol_names[] = {"smtp", "imap", "metrics", NULL};
+const char *const config_data_sync_names[] = {"fsync", "syncfs", NULL};
+
 const char *listener_protocol_name(enum listener_protocol protocol)
 {
-    switch (protocol) {
-    case PROTOCOL_SMTP:
-        return "smtp";
-    case PROTOCOL_IMAP:
-        return "imap";
-    case PROTOCOL_METRICS:
-        return "metrics";
-    }
-    return "unknown";
+    return (unsigned)protocol <= PROTOCOL_METRICS ? config_protocol_names[protocol] : "unknown";
 }
 
 /* ---- Durations ---- */
