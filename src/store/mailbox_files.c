@@ -2,6 +2,7 @@
  * File plumbing for the mailbox layer: paths, flock-based locks, durable replacement of small
  * files, reading a file whole.
  */
+#include "store/durable.h"
 #include "store/mailbox_internal.h"
 #include "store/maildir.h"
 
@@ -61,20 +62,6 @@ void mbox_unlock(int fd)
 
 /* ---- Durable files ---- */
 
-int mbox_fsync_dir(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc;
-    while ((rc = fsync(fd)) != 0 && errno == EINTR)
-        ;
-    int saved = errno;
-    close(fd);
-    errno = saved;
-    return rc;
-}
-
 static int write_synced(const char *path, const void *data, size_t len, char *err,
                         size_t errlen)
 {
@@ -95,7 +82,7 @@ int mbox_write_atomically(const char *dir, const char *name, const void *data, s
         unlink(tmp);
         return mbox_fail(err, errlen, "rename %s: %s", tmp, strerror(saved));
     }
-    if (mbox_fsync_dir(dir) != 0)
+    if (durable_fsync_dir(dir) != 0)
         return mbox_fail(err, errlen, "fsync %s: %s", dir, strerror(errno));
     return 0;
 }

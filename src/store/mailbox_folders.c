@@ -13,6 +13,7 @@
  * folder of the new name never takes these UIDs for those. RENAME INBOX moves INBOX's messages
  * into the new folder (keeping their UIDs) and leaves INBOX empty, its children in place.
  */
+#include "store/durable.h"
 #include "store/mailbox_internal.h"
 
 #include <dirent.h>
@@ -167,7 +168,7 @@ static int build_folder(const struct folder *f, struct uidlist *list, int *lock_
     }
     if (lock_out)
         *lock_out = lock;
-    return mbox_fsync_dir(f->account_dir) == 0
+    return durable_fsync_dir(f->account_dir) == 0
                ? 0
                : mbox_fail(err, errlen, "fsync %s: %s", f->account_dir, strerror(errno));
 }
@@ -201,7 +202,7 @@ static int delete_folder(const struct folder *f, char *err, size_t errlen)
         return mbox_fail(err, errlen, "path too long: %s", f->account_dir);
     if (rename(f->path, doomed) != 0)
         return mbox_fail(err, errlen, "rename %s: %s", f->path, strerror(errno));
-    mbox_fsync_dir(f->account_dir);
+    durable_fsync_dir(f->account_dir);
     remove_path(doomed);
     return 0;
 }
@@ -299,7 +300,7 @@ static int rename_hierarchy(const struct folder *src, const struct folder *dst, 
     if (rc == 0)
         rc = apply_moves(moves, nmoves, err, errlen);
     if (rc == 0) {
-        mbox_fsync_dir(src->account_dir);
+        durable_fsync_dir(src->account_dir);
         for (size_t i = 0; i < nmoves; i++)
             renew_uidvalidity(&moves[i].to);
     }
@@ -332,9 +333,9 @@ static void move_messages(const struct snapshot *snap, const struct folder *src,
         rename(from, to); /* a message that stays is simply still in INBOX after the next sync */
     }
     mbox_path(to, dst->path, "cur", NULL);
-    mbox_fsync_dir(to);
+    durable_fsync_dir(to);
     mbox_path(from, src->path, "cur", NULL);
-    mbox_fsync_dir(from);
+    durable_fsync_dir(from);
 }
 
 static int rename_inbox(const struct folder *inbox, const struct folder *dst, char *err,

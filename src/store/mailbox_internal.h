@@ -43,7 +43,6 @@ bool mbox_path(char out[PATH_MAX], const char *dir, const char *sub, const char 
  * threads of one process exclude each other too. The descriptor, or -1 with err. */
 int mbox_lock(const char *dir, const char *file, char *err, size_t errlen);
 void mbox_unlock(int fd);
-int mbox_fsync_dir(const char *path);
 /* DIR/NAME replaced by data: written to NAME.tmp, fsynced, renamed, DIR fsynced. The caller
  * holds the lock that serialises writers of NAME. */
 int mbox_write_atomically(const char *dir, const char *name, const void *data, size_t len,

@@ -6,6 +6,7 @@
  * the last refresh: every operation that gets ENOENT looks the message up again by its base
  * name and retries, and only a message whose base is gone counts as expunged.
  */
+#include "store/durable.h"
 #include "store/mailbox_internal.h"
 
 #include <errno.h>
@@ -348,7 +349,7 @@ int mailbox_expunge(struct mailbox *mb, const uint32_t *uids, size_t nuids,
     if (remove_wanted(mb, &w) > 0) {
         char cur[PATH_MAX];
         mbox_path(cur, mb->folder.path, "cur", NULL);
-        mbox_fsync_dir(cur);
+        durable_fsync_dir(cur);
         forget_uids(mb, w.removed);
     }
     mbox_unlock(lock);
@@ -392,7 +393,7 @@ static int store_file(const struct folder *f, const char *unique, const char *na
         step = "write";
     else if (date != 0 && futimens(fd, times) != 0)
         step = "set the date of";
-    else if (fsync(fd) != 0)
+    else if (durable_fsync(fd) != 0)
         step = "fsync";
     int saved = errno;
     if (close(fd) != 0 && !step) {
@@ -407,7 +408,7 @@ static int store_file(const struct folder *f, const char *unique, const char *na
         unlink(tmp);
         return mbox_fail(err, errlen, "%s %s: %s", step, tmp, strerror(saved));
     }
-    if (mbox_fsync_dir(cur) != 0)
+    if (durable_fsync_dir(cur) != 0)
         return mbox_fail(err, errlen, "fsync %s: %s", cur, strerror(errno));
     return 0;
 }
@@ -481,7 +482,7 @@ static int link_copy(struct mailbox *mb, struct view_msg *v, const struct folder
         char from[PATH_MAX];
         msgfile_path(from, &mb->folder, v->name, v->in_new);
         if (link(from, to) == 0) {
-            if (mbox_fsync_dir(cur) != 0)
+            if (durable_fsync_dir(cur) != 0)
                 return mbox_fail(err, errlen, "fsync %s: %s", cur, strerror(errno));
             return 0;
         }

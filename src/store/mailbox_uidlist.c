@@ -14,6 +14,7 @@
  * in that account, so that a folder deleted and re-created within the same second still gets
  * a larger value than before (RFC 3501 2.3.1.1).
  */
+#include "store/durable.h"
 #include "store/mailbox_internal.h"
 
 #include <errno.h>
@@ -256,7 +257,7 @@ static int write_counter(int fd, uint32_t value)
 {
     char text[COUNTER_TEXT_MAX];
     int n = snprintf(text, sizeof text, "%u\n", value);
-    if (pwrite(fd, text, (size_t)n, 0) != n || ftruncate(fd, n) != 0 || fsync(fd) != 0)
+    if (pwrite(fd, text, (size_t)n, 0) != n || ftruncate(fd, n) != 0 || durable_fsync(fd) != 0)
         return -1;
     return 0;
 }
