@@ -25,6 +25,9 @@
 #define CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_MS 10000
 #define CONFIG_DEFAULT_IDLE_TIMEOUT_MS 300000
 #define CONFIG_MAX_WORKERS 256
+/* Threads for blocking work: fsync, password hashing (server.io-threads). */
+#define CONFIG_DEFAULT_IO_THREADS 16
+#define CONFIG_MAX_IO_THREADS 256
 #define CONFIG_MAX_LISTENERS 256
 #define CONFIG_MAX_BINDS 64
 #define CONFIG_ID_MAX 64
@@ -141,6 +144,7 @@ struct config {
     char data_dir[1024];          /* server.data-dir */
     enum data_sync data_sync;     /* server.data-sync (ours) */
     unsigned workers;             /* server.workers; 0 in the file means one per core */
+    uint32_t io_threads;          /* server.io-threads (ours); read at start only */
     uint32_t max_connections;     /* server.max-connections */
     uint32_t shutdown_timeout_ms; /* server.shutdown-timeout */
     uint32_t idle_timeout_ms;     /* server.idle-timeout: a session with no input is closed */

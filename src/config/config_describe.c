@@ -36,7 +36,8 @@ static void describe_server(const struct config *config, FILE *out)
         fprintf(out, "%u", config->workers);
     else
         fputs("auto (one per core)", out);
-    fprintf(out, "; max-connections %u; ", (unsigned)config->max_connections);
+    fprintf(out, "; io-threads %u; max-connections %u; ", (unsigned)config->io_threads,
+            (unsigned)config->max_connections);
     print_duration("shutdown-timeout", config->shutdown_timeout_ms, out);
     fputs("; ", out);
     print_duration("idle-timeout", config->idle_timeout_ms, out);

@@ -95,6 +95,8 @@ const struct key_spec config_server_keys[] = {
     /* 0: one worker per core */
     {"server.data-sync", KEY_CHOICE, SERVER_FIELD(data_sync), .choices = config_data_sync_names},
     {"server.workers", KEY_COUNT, SERVER_FIELD(workers), .min = 0, .max = CONFIG_MAX_WORKERS},
+    {"server.io-threads", KEY_COUNT, SERVER_FIELD(io_threads), .min = 1,
+     .max = CONFIG_MAX_IO_THREADS, .fallback = CONFIG_DEFAULT_IO_THREADS},
     {"server.max-connections", KEY_COUNT, SERVER_FIELD(max_connections), .min = 1,
      .max = CONFIG_MAX_CONNECTIONS_LIMIT, .fallback = CONFIG_DEFAULT_MAX_CONNECTIONS},
     {"server.shutdown-timeout", KEY_DURATION, SERVER_FIELD(shutdown_timeout_ms), .min = 0,

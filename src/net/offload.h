@@ -8,8 +8,6 @@
 
 #include <stdbool.h>
 
-#define OFFLOAD_DEFAULT_THREADS 16
-
 struct conn;
 
 struct offload_job {

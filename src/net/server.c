@@ -396,7 +396,7 @@ int server_run(struct config *config)
     apply_data_sync(config);
     shared->clients = client_table_new(&config->client_policy);
     if (!shared->clients || !open_listeners(shared, config) || !privileges_apply(config) ||
-        !offload_start(OFFLOAD_DEFAULT_THREADS))
+        !offload_start(config->io_threads))
         goto out;
     srv->nworkers = worker_count(config);
     srv->workers = workers_start(shared, srv->nworkers);

@@ -369,8 +369,8 @@ static void test_server_values(void **state)
     assert_int_equal(c->proxy_max_header, 16);
     char *text = describe(c);
     expect_text(text, "server: hostname mx.example.org; data-dir /var/lib/postern; "
-                      "data-sync fsync; workers 4; max-connections 500; shutdown-timeout 30s; "
-                      "idle-timeout 10m\n");
+                      "data-sync fsync; workers 4; io-threads 16; max-connections 500; "
+                      "shutdown-timeout 30s; idle-timeout 10m\n");
     expect_text(text, "proxy: trusted none; timeout 250ms; max-header-size 16\n");
     free(text);
     release(&l);
