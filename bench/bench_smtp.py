@@ -8,10 +8,8 @@ same postern-load command (only the port differs):
 Postfix: smtpd_upstream_proxy_protocol = haproxy, virtual(8) delivery to a Maildir. Its 250
 comes once the queue file is on disk; delivery to the Maildir follows, so both "accepted" (250s
 per second) and "delivered" (until the Maildir holds every accepted message) are printed.
-postern delivers before its 250, so the two are the same. postern runs twice: with its default
-server.data-sync = "fsync" (each file and directory), and with "syncfs" (group commit: one
-syncfs(2) shared by every delivery waiting at the time, for a data directory on a file system
-of its own). Ratios are postern / Postfix within this run. Nothing is asserted.
+postern delivers (fsync of file and directory) before its 250, so the two are the same.
+Ratios are postern / Postfix within this run. Nothing is asserted.
 """
 import argparse
 import os
@@ -77,20 +75,18 @@ def main():
         say(f"note: {note}")
     work = benchlib.workdir("smtp")
     cases = ["connections", 1024, 102400]
-    results = {"postern": {}, "syncfs": {}, "postfix": {}}
+    results = {"postern": {}, "postfix": {}}
     pport, fport = benchlib.free_ports(2)
     try:
-        for key, sync, which in (("postern", "fsync", cases), ("syncfs", "syncfs", cases[1:])):
-            config = benchlib.postern_config([("smtp-proxy", pport, "smtp", True, "")],
-                                             server_extra=f'data-sync = "{sync}"')
-            srv = benchlib.PosternServer(args.build, config, f"{work}/postern-{sync}")
-            srv.start()
-            try:
-                for case in which:
-                    results[key][case] = run_case(tool, srv, pport, case, args.seconds,
-                                                  args.concurrency)
-            finally:
-                srv.stop()
+        config = benchlib.postern_config([("smtp-proxy", pport, "smtp", True, "")])
+        srv = benchlib.PosternServer(args.build, config, f"{work}/postern")
+        srv.start()
+        try:
+            for case in cases:
+                results["postern"][case] = run_case(tool, srv, pport, case, args.seconds,
+                                                    args.concurrency)
+        finally:
+            srv.stop()
         if not ok:
             say(f"Postfix: cannot be installed, no comparison: {note}")
         else:
@@ -120,30 +116,23 @@ def report(results, args):
     say(f"  {'case':<34}{'postern':>12}{'Postfix':>12}{'ratio':>9}")
     names = {"connections": "connections/s (greet, v2)", 1024: "1 KiB messages/s accepted",
              102400: "100 KiB messages/s accepted"}
-    pn, gc, pf = results["postern"], results["syncfs"], results["postfix"]
-
-    def row(label, a, b):
-        say(f"  {label:<34}{benchlib.fmt_rate(a):>12}{benchlib.fmt_rate(b) if b else '-':>12}"
-            f"{benchlib.ratio(a, b) if b else '':>9}")
-
+    pn, pf = results["postern"], results["postfix"]
     for case, name in names.items():
+        a = pn.get(case, {}).get("rate", 0)
         b = pf.get(case, {}).get("rate", 0)
-        row(name, pn.get(case, {}).get("rate", 0), b)
-        if case == "connections":
-            continue
-        b2 = pf.get(case, {}).get("delivered", 0)
-        row(name.replace("accepted", "in the Maildir"), pn.get(case, {}).get("delivered", 0), b2)
-        if case in gc:
-            row(name.replace("accepted", "data-sync=syncfs"), gc[case]["rate"], b2)
+        say(f"  {name:<34}{benchlib.fmt_rate(a):>12}{benchlib.fmt_rate(b) if b else '-':>12}"
+            f"{benchlib.ratio(a, b) if b else '':>9}")
+        if case != "connections" and case in pf:
+            a2, b2 = pn[case].get("delivered", a), pf[case]["delivered"]
+            label = name.replace("accepted", "in the Maildir")
+            say(f"  {label:<34}{benchlib.fmt_rate(a2):>12}{benchlib.fmt_rate(b2):>12}"
+                f"{benchlib.ratio(a2, b2):>9}")
     say(f"  {'server CPU per session/message':<34}")
     for case, name in names.items():
         a = pn.get(case, {}).get("cpu_us", 0)
         b = pf.get(case, {}).get("cpu_us", 0)
-        g = gc.get(case, {}).get("cpu_us")
-        label = str(case) if case != "connections" else "connection"
-        say(f"    {label:<32}{a:>9.0f} us{(f'{b:>9.0f} us') if b else '-':>12}"
-            f"{benchlib.ratio(b, a) if b and a else '':>9} less"
-            + (f"  (syncfs: {g:.0f} us, {benchlib.ratio(b, g)} less)" if g and b else ""))
+        say(f"    {str(case) if case != 'connections' else 'connection':<32}{a:>9.0f} us"
+            f"{(f'{b:>9.0f} us') if b else '-':>12}")
     for who, res in results.items():
         for case, r in res.items():
             lat = r["latency"].get("message" if case != "connections" else "session", {})

@@ -58,12 +58,6 @@
 #define CONFIG_MAX_BAN_DURATION_MS (30ull * 86400000)  /* longer: use server.blocked-networks */
 #define CONFIG_DEFAULT_MAX_CONNECTIONS_PER_CLIENT 20
 
-/* How stored mail is made durable before it is acknowledged (store/durable.h). */
-enum data_sync {
-    DATA_SYNC_FSYNC,  /* fsync of each file and directory */
-    DATA_SYNC_SYNCFS, /* group commit: one syncfs(2) shared by concurrent writers */
-};
-
 enum listener_protocol {
     PROTOCOL_SMTP,
     PROTOCOL_IMAP,
@@ -142,7 +136,6 @@ struct config {
     char source[256];             /* file name, or "<embedded default>" */
     char hostname[256];           /* server.hostname (default: the machine's host name) */
     char data_dir[1024];          /* server.data-dir */
-    enum data_sync data_sync;     /* server.data-sync (ours) */
     unsigned workers;             /* server.workers; 0 in the file means one per core */
     uint32_t io_threads;          /* server.io-threads (ours); read at start only */
     uint32_t max_connections;     /* server.max-connections */
@@ -195,7 +188,6 @@ bool config_parse_bind(const char *text, size_t len, struct bind_address *out, c
 const char *listener_protocol_name(enum listener_protocol protocol);
 /* The names of the KEY_CHOICE keys, in enum order, NULL-terminated. */
 extern const char *const config_protocol_names[];
-extern const char *const config_data_sync_names[];
 
 /*
  * server.run-as: "user" or "user:group". Names have 1-32 of [A-Za-z0-9._-] and do not start

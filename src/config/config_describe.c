@@ -30,8 +30,8 @@ static void print_duration(const char *label, uint32_t ms, FILE *out)
 static void describe_server(const struct config *config, FILE *out)
 {
     fprintf(out, "config %s\n", config->source);
-    fprintf(out, "server: hostname %s; data-dir %s; data-sync %s; workers ", config->hostname,
-            config->data_dir, config_data_sync_names[config->data_sync]);
+    fprintf(out, "server: hostname %s; data-dir %s; workers ", config->hostname,
+            config->data_dir);
     if (config->workers)
         fprintf(out, "%u", config->workers);
     else

@@ -18,7 +18,6 @@ _Static_assert(IS_U64(((struct config *)0)->smtp.max_message_size), "KEY_WIDE fi
 _Static_assert(IS_U64(((struct config *)0)->client_policy.ban_ms), "KEY_WIDE field");
 _Static_assert(_Generic(((struct config *)0)->client_policy.auth, struct ban_rule: 1), "KEY_RATE");
 /* KEY_CHOICE stores an int. */
-_Static_assert(sizeof(enum data_sync) == sizeof(int), "KEY_CHOICE field");
 _Static_assert(sizeof(enum listener_protocol) == sizeof(int), "KEY_CHOICE field");
 
 #define SERVER_FIELD(field) .offset = offsetof(struct config, field)
@@ -93,7 +92,6 @@ const struct key_spec config_server_keys[] = {
     {"server.data-dir", KEY_TEXT, SERVER_TEXT(data_dir), .fallback_text = "./data",
      .check = check_not_empty},
     /* 0: one worker per core */
-    {"server.data-sync", KEY_CHOICE, SERVER_FIELD(data_sync), .choices = config_data_sync_names},
     {"server.workers", KEY_COUNT, SERVER_FIELD(workers), .min = 0, .max = CONFIG_MAX_WORKERS},
     {"server.io-threads", KEY_COUNT, SERVER_FIELD(io_threads), .min = 1,
      .max = CONFIG_MAX_IO_THREADS, .fallback = CONFIG_DEFAULT_IO_THREADS},

@@ -401,7 +401,6 @@ void config_apply_value(struct loader *ld, const struct key_spec *spec,
 }
 
 const char *const config_protocol_names[] = {"smtp", "imap", "metrics", NULL};
-const char *const config_data_sync_names[] = {"fsync", "syncfs", NULL};
 
 const char *listener_protocol_name(enum listener_protocol protocol)
 {

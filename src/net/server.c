@@ -17,7 +17,6 @@
 #include "net/sd_notify.h"
 #include "net/tls.h"
 #include "net/worker.h"
-#include "store/durable.h"
 
 /* postern_bans_active, read at each scrape (on the scraping worker's thread). */
 static int64_t active_bans(void *clients)
@@ -255,11 +254,6 @@ static void log_reloaded(const struct config *fresh, const struct reload_plan *p
     log_end(&line);
 }
 
-static void apply_data_sync(const struct config *config)
-{
-    durable_set_mode(config->data_sync == DATA_SYNC_SYNCFS ? DURABLE_SYNCFS : DURABLE_FSYNC);
-}
-
 /*
  * SIGHUP: the file is loaded and checked, and the new listeners' sockets opened, before
  * anything running changes. Then new connections get the new configuration (trusted and
@@ -299,7 +293,6 @@ static void reload(struct server *srv)
     apply_plan(srv, plan, fresh, unused, &nunused);
     client_table_set_limits(srv->shared.clients, loaded->client_policy.max_per_client,
                             loaded->client_policy.ban_ms);
-    apply_data_sync(loaded);
     workers_wake(srv->workers, srv->nworkers);
     /* A socket is closed only once no worker watches it any more. */
     if (!workers_wait_generation(srv->workers, srv->nworkers, 2000))
@@ -393,7 +386,6 @@ int server_run(struct config *config)
     raise_fd_limit(config);
     if (ensure_data_dir(config->data_dir) < 0 || !load_certificates(config))
         goto out;
-    apply_data_sync(config);
     shared->clients = client_table_new(&config->client_policy);
     if (!shared->clients || !open_listeners(shared, config) || !privileges_apply(config) ||
         !offload_start(config->io_threads))

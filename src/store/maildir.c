@@ -1,10 +1,8 @@
 /*
  * Maildir delivery. The order of operations is what makes a 250 reply honest: the file's data
- * is on disk before any new/ entry exists, and each new/ entry is on disk before we return.
- * Until the last step nothing is visible in new/ that could not be taken back, so every failure
- * removes what it linked. "On disk" is an fsync of the file and of each new/ directory, or with
- * group commit (durable.h) two commits shared with concurrent deliveries: one for the data
- * before linking, one for the links.
+ * is on disk (fsync) before any new/ entry exists, and each new/ entry is on disk (fsync of the
+ * directory) before we return. Until the last step nothing is visible in new/ that could not
+ * be taken back, so every failure removes what it linked.
  */
 #include "store/maildir.h"
 
@@ -205,9 +203,8 @@ static int write_parts(int fd, const struct iovec *parts, size_t nparts)
     }
 }
 
-/* sync false: the caller makes the file durable later (durable_commit). */
-static int write_file(const char *path, int open_flags, unsigned mode, const struct iovec *parts,
-                      size_t nparts, bool sync, char *err, size_t errlen)
+int maildir_write_file(const char *path, int open_flags, unsigned mode,
+                       const struct iovec *parts, size_t nparts, char *err, size_t errlen)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | open_flags, (mode_t)mode);
     if (fd < 0)
@@ -215,7 +212,7 @@ static int write_file(const char *path, int open_flags, unsigned mode, const str
     const char *step = NULL;
     if (write_parts(fd, parts, nparts) != 0)
         step = "write";
-    else if (sync && durable_fsync(fd) != 0)
+    else if (durable_fsync(fd) != 0)
         step = "fsync";
     int saved = errno;
     /* close() can report a delayed write error (NFS); it must count as a failure too. */
@@ -229,10 +226,11 @@ static int write_file(const char *path, int open_flags, unsigned mode, const str
     return fail(err, errlen, "%s %s: %s", step, path, strerror(saved));
 }
 
-int maildir_write_file(const char *path, int open_flags, unsigned mode,
-                       const struct iovec *parts, size_t nparts, char *err, size_t errlen)
+/* The message as DATA_DIR/ACCOUNT/tmp/NAME, its data on disk; removed again on failure. */
+static int write_copy(const char *path, const struct iovec *parts, size_t nparts, char *err,
+                      size_t errlen)
 {
-    return write_file(path, open_flags, mode, parts, nparts, true, err, errlen);
+    return maildir_write_file(path, O_EXCL, FILE_MODE, parts, nparts, err, errlen);
 }
 
 static uint64_t total_size(const struct iovec *parts, size_t nparts, bool *overflow)
@@ -262,7 +260,6 @@ struct delivery {
     struct target *targets;
     const struct iovec *parts;
     size_t nparts;
-    bool group_commit; /* DURABLE_SYNCFS: commits instead of an fsync per file and directory */
     char name[MAILDIR_NAME_MAX];
     size_t source; /* the account whose tmp/ copy is linked */
 };
@@ -275,20 +272,17 @@ static void mark_duplicates(struct delivery *d)
     }
 }
 
-/* The message as DATA_DIR/ACCOUNT/tmp/NAME; removed again on failure. Unsynced copies are for
- * group commit, which syncs them. */
-static int write_into(struct delivery *d, size_t i, bool sync, char *err, size_t errlen)
+static int write_into(struct delivery *d, size_t i, char *err, size_t errlen)
 {
     char path[PATH_MAX];
     build_path(path, d->data_dir, d->accounts[i], "tmp", d->name);
-    if (write_file(path, O_EXCL, FILE_MODE, d->parts, d->nparts, sync, err, errlen) != 0)
+    if (write_copy(path, d->parts, d->nparts, err, errlen) != 0)
         return -1;
     d->targets[i].own_copy = true;
     return 0;
 }
 
-/* Accounts on another file system than the copy get a copy of their own (link gives EXDEV),
- * always fsynced: a group commit covers only the source's file system. */
+/* Accounts on another file system than the copy get a copy of their own (link gives EXDEV). */
 static int link_into(struct delivery *d, size_t i, char *err, size_t errlen)
 {
     char from[PATH_MAX], to[PATH_MAX];
@@ -296,7 +290,7 @@ static int link_into(struct delivery *d, size_t i, char *err, size_t errlen)
     build_path(from, d->data_dir, d->accounts[d->source], "tmp", d->name);
     int rc = link(from, to);
     if (rc != 0 && errno == EXDEV) {
-        if (write_into(d, i, true, err, errlen) != 0)
+        if (write_into(d, i, err, errlen) != 0)
             return -1;
         build_path(from, d->data_dir, d->accounts[i], "tmp", d->name);
         rc = link(from, to);
@@ -307,30 +301,11 @@ static int link_into(struct delivery *d, size_t i, char *err, size_t errlen)
     return 0;
 }
 
-/* Group commit for everything written on the source copy's file system. */
-static int commit_source(struct delivery *d, char *err, size_t errlen)
-{
-    char path[PATH_MAX];
-    build_path(path, d->data_dir, d->accounts[d->source], "tmp", NULL);
-    if (durable_commit(path) != 0)
-        return fail(err, errlen, "syncfs %s: %s", path, strerror(errno));
-    return 0;
-}
-
-/* A link from the source copy is on the source's file system; only the own copies of other
- * accounts (EXDEV) are elsewhere. */
-static bool covered_by_commit(const struct delivery *d, size_t i)
-{
-    return d->group_commit && (i == d->source || !d->targets[i].own_copy);
-}
-
 static int sync_new_dirs(struct delivery *d, char *err, size_t errlen)
 {
     char path[PATH_MAX];
-    if (d->group_commit && commit_source(d, err, errlen) != 0)
-        return -1;
     for (size_t i = 0; i < d->count; i++) {
-        if (!d->targets[i].linked || covered_by_commit(d, i))
+        if (!d->targets[i].linked)
             continue;
         build_path(path, d->data_dir, d->accounts[i], "new", NULL);
         if (durable_fsync_dir(path) != 0)
@@ -341,9 +316,7 @@ static int sync_new_dirs(struct delivery *d, char *err, size_t errlen)
 
 static int place(struct delivery *d, char *err, size_t errlen)
 {
-    if (write_into(d, d->source, !d->group_commit, err, errlen) != 0)
-        return -1;
-    if (d->group_commit && commit_source(d, err, errlen) != 0)
+    if (write_into(d, d->source, err, errlen) != 0)
         return -1;
     for (size_t i = 0; i < d->count; i++) {
         if (!d->targets[i].duplicate && link_into(d, i, err, errlen) != 0)
@@ -408,8 +381,7 @@ int maildir_deliver(const char *data_dir, const char *const *accounts, size_t na
     if (prepare(data_dir, accounts, naccounts, err, errlen) != 0)
         return -1;
     struct delivery d = {.data_dir = data_dir, .accounts = accounts, .count = naccounts,
-                         .parts = parts, .nparts = nparts, .source = 0,
-                         .group_commit = durable_mode() == DURABLE_SYNCFS};
+                         .parts = parts, .nparts = nparts, .source = 0};
     d.targets = calloc(naccounts, sizeof *d.targets);
     if (!d.targets)
         return fail(err, errlen, "out of memory");

@@ -369,7 +369,7 @@ static void test_server_values(void **state)
     assert_int_equal(c->proxy_max_header, 16);
     char *text = describe(c);
     expect_text(text, "server: hostname mx.example.org; data-dir /var/lib/postern; "
-                      "data-sync fsync; workers 4; io-threads 16; max-connections 500; "
+                      "workers 4; io-threads 16; max-connections 500; "
                       "shutdown-timeout 30s; idle-timeout 10m\n");
     expect_text(text, "proxy: trusted none; timeout 250ms; max-header-size 16\n");
     free(text);
@@ -479,21 +479,6 @@ static void test_duplicate_binds(void **state)
     EXPECT_REFUSED("[server.listener.a]\nbind = [\"[::1]:25\", \"[0:0::1]:25\"]\n"
                    "protocol = \"smtp\"\n",
                    "server.listener.a.bind: [::1]:25 is already bound by listener a (line 2)");
-}
-
-static void test_data_sync(void **state)
-{
-    (void)state;
-    struct loaded l = load_clean(SMTP_LISTENER);
-    assert_int_equal(l.config->data_sync, DATA_SYNC_FSYNC);
-    release(&l);
-    l = load_clean("[server]\ndata-sync = \"syncfs\"\n" SMTP_LISTENER);
-    assert_int_equal(l.config->data_sync, DATA_SYNC_SYNCFS);
-    release(&l);
-    EXPECT_REFUSED("[server]\ndata-sync = \"none\"\n" SMTP_LISTENER,
-                   "error: postern.toml:2: server.data-sync: unknown data-sync \"none\" "
-                   "(postern supports \"fsync\" and \"syncfs\")");
-    EXPECT_REFUSED("[server]\ndata-sync = true\n" SMTP_LISTENER, "server.data-sync");
 }
 
 static void test_listener_errors(void **state)
@@ -1107,7 +1092,6 @@ int main(void)
         cmocka_unit_test(test_bad_binds),
         cmocka_unit_test(test_duplicate_binds),
         cmocka_unit_test(test_listener_errors),
-        cmocka_unit_test(test_data_sync),
         cmocka_unit_test(test_listener_ids),
         cmocka_unit_test(test_all_errors_collected),
         cmocka_unit_test(test_unknown_keys),

@@ -24,7 +24,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "store/durable.h"
 #include "store/maildir.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -501,87 +500,12 @@ static void test_other_file_system(void **state)
     assert_int_equal(bob_tmp, 0);
 }
 
-/* ---- Group commit ---- */
-
-#define COMMIT_THREADS 8
-#define COMMITS_PER_THREAD 40
-
-struct committer {
-    const struct sandbox *box;
-    int index;
-    int failures;
-};
-
-/* Each thread delivers and commits in a loop, as the I/O threads do. */
-static void *commit_loop(void *arg)
-{
-    struct committer *c = arg;
-    char account[32], err[256];
-    snprintf(account, sizeof account, "user%d", c->index);
-    const char *accounts[] = {account};
-    for (int i = 0; i < COMMITS_PER_THREAD; i++) {
-        if (deliver(c->box, accounts, 1, message, err, sizeof err) != 0 ||
-            durable_commit(c->box->data_dir) != 0)
-            c->failures++;
-    }
-    return NULL;
-}
-
-static void test_group_commit_from_many_threads(void **state)
-{
-    const struct sandbox *box = *state;
-    uint64_t flushes_before = durable_flushes();
-    pthread_t threads[COMMIT_THREADS];
-    struct committer committers[COMMIT_THREADS];
-    for (int i = 0; i < COMMIT_THREADS; i++) {
-        committers[i] = (struct committer){.box = box, .index = i};
-        assert_int_equal(pthread_create(&threads[i], NULL, commit_loop, &committers[i]), 0);
-    }
-    for (int i = 0; i < COMMIT_THREADS; i++) {
-        pthread_join(threads[i], NULL);
-        assert_int_equal(committers[i].failures, 0);
-        char account[32];
-        snprintf(account, sizeof account, "user%d", i);
-        assert_int_equal(list(box, account, "new", NULL, 0), COMMITS_PER_THREAD);
-        assert_int_equal(list(box, account, "tmp", NULL, 0), 0);
-    }
-    /* Every delivery commits twice and the loop once more; a flush serves all who wait. */
-    uint64_t flushes = durable_flushes() - flushes_before;
-    assert_true(flushes > 0);
-    assert_true(flushes <= 3 * COMMIT_THREADS * COMMITS_PER_THREAD);
-}
-
-static void test_commit_of_a_missing_path_fails(void **state)
-{
-    (void)state;
-    errno = 0;
-    assert_int_equal(durable_commit("/nonexistent/postern/data"), -1);
-    assert_int_equal(errno, ENOENT);
-}
-
-static int use_fsync(void **state)
-{
-    (void)state;
-    durable_set_mode(DURABLE_FSYNC);
-    return 0;
-}
-
-static int use_group_commit(void **state)
-{
-    (void)state;
-    durable_set_mode(DURABLE_SYNCFS);
-    return 0;
-}
-
 int main(void)
 {
-    const struct CMUnitTest names[] = {
+    const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unique_name_format),
         cmocka_unit_test(test_escape_hostname),
         cmocka_unit_test(test_names_unique_across_threads_and_processes),
-    };
-    /* Every delivery test runs with an fsync per file and directory, then with group commit. */
-    const struct CMUnitTest deliveries[] = {
         cmocka_unit_test_setup_teardown(test_deliver_one, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deliver_many_accounts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deliver_parts, setup, teardown),
@@ -593,14 +517,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_short_write_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_file_system, setup, teardown),
     };
-    const struct CMUnitTest commits[] = {
-        cmocka_unit_test_setup_teardown(test_group_commit_from_many_threads, setup, teardown),
-        cmocka_unit_test(test_commit_of_a_missing_path_fails),
-    };
-    int failed = cmocka_run_group_tests_name("maildir names", names, NULL, NULL);
-    failed += cmocka_run_group_tests_name("maildir delivery, fsync", deliveries, use_fsync, NULL);
-    failed += cmocka_run_group_tests_name("maildir delivery, group commit", deliveries,
-                                          use_group_commit, use_fsync);
-    failed += cmocka_run_group_tests_name("group commit", commits, use_group_commit, use_fsync);
-    return failed;
+    return cmocka_run_group_tests_name("maildir", tests, NULL, NULL);
 }
