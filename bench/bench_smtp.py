@@ -132,7 +132,8 @@ def report(results, args):
         a = pn.get(case, {}).get("cpu_us", 0)
         b = pf.get(case, {}).get("cpu_us", 0)
         say(f"    {str(case) if case != 'connections' else 'connection':<32}{a:>9.0f} us"
-            f"{(f'{b:>9.0f} us') if b else '-':>12}")
+            f"{(f'{b:>9.0f} us') if b else '-':>12}"
+            f"{(benchlib.ratio(b, a) + ' less') if a and b else '':>14}")
     for who, res in results.items():
         for case, r in res.items():
             lat = r["latency"].get("message" if case != "connections" else "session", {})

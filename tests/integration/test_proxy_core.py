@@ -476,3 +476,8 @@ def test_defer_accept_listener_serves_proxied_clients(start_postern, run_postern
                 sock.sendall(header[10:])
             assert "[127.0.0.34]" in ehlo(sock)
     assert len(srv.events("connect", client="127.0.0.34:40008")) == 2
+    # Accepted with part of its header, a connection still has the PROXY deadline.
+    with connect_from(TRUSTED_PROXY, HOST, port) as sock:
+        sock.sendall(header[:10])
+        assert closed_without_data(sock, timeout=5)
+    assert srv.wait_event("proxy_timeout")["listener"] == "smtp-proxy"

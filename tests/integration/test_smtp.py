@@ -264,6 +264,27 @@ def test_multiple_local_recipients_each_get_one_copy(direct):
     assert len(messages(srv, "alice")) == 1
 
 
+def test_one_io_thread_serves_concurrent_deliveries(start_postern, secret):
+    """server.io-threads = 1: deliveries from several sessions queue for the one thread and
+    every one of them is answered and on disk."""
+    port = free_port()
+    srv = start_postern(config(listener("smtp", port), secret, server_extra="io-threads = 1"))
+    sessions = [smtp_from(port) for _ in range(4)]
+    try:
+        for i, s in enumerate(sessions):
+            s.ehlo("client.example")
+            s.mail("sender@remote.example")
+            s.rcpt("alice@example.com")
+            s.putcmd("data")
+            assert s.getreply()[0] == 354
+            s.send(f"Subject: {i}\r\n\r\nbody {i}\r\n.\r\n".encode())
+        assert [s.getreply()[0] for s in sessions] == [250] * 4
+    finally:
+        for s in sessions:
+            s.close()
+    assert len(wait_messages(srv, "alice", 4)) == 4
+
+
 def test_postmaster_without_domain(direct):
     srv, port = direct
     assert send_raw(port, "Subject: pm\r\n\r\nhi\r\n.\r\n",

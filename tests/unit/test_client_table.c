@@ -90,6 +90,13 @@ static void test_connection_limit(void **state)
     client_table_free(table);
 }
 
+/* Enough failed logins at now_ms to ban client under default_policy's rule. */
+static void ban(struct client_table *table, const struct sockaddr_storage *client, uint64_t now_ms)
+{
+    for (uint32_t i = 0; i < default_policy.auth.count; i++)
+        client_table_failure(table, client, FAILURE_AUTH, now_ms);
+}
+
 /* The session-start path: ban check and count in one lookup. */
 static void test_admit(void **state)
 {
@@ -104,8 +111,7 @@ static void test_admit(void **state)
     assert_int_equal(client_table_admit(table, &a, 1000, &counted), CLIENT_OVER_LIMIT);
     assert_false(counted);
     assert_int_equal(client_table_connections(table, &a), 3);
-    for (uint32_t i = 0; i < default_policy.auth.count; i++)
-        client_table_failure(table, &banned, FAILURE_AUTH, 1000);
+    ban(table, &banned, 1000);
     assert_int_equal(client_table_admit(table, &banned, 2000, &counted), CLIENT_BANNED);
     assert_false(counted);
     assert_int_equal(client_table_connections(table, &banned), 0);
@@ -129,8 +135,7 @@ static void test_admit_without_a_limit_keeps_nothing(void **state)
     }
     assert_int_equal(client_table_size(table), 0);
     struct sockaddr_storage banned = addr("192.0.2.66", 1);
-    for (uint32_t i = 0; i < policy.auth.count; i++)
-        client_table_failure(table, &banned, FAILURE_AUTH, 1000);
+    ban(table, &banned, 1000);
     assert_int_equal(client_table_admit(table, &banned, 2000, &counted), CLIENT_BANNED);
     /* A reload that sets a limit counts the connections admitted after it. */
     client_table_set_limits(table, 1, policy.ban_ms);
