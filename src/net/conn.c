@@ -645,11 +645,15 @@ void conn_accept(struct worker *worker, struct listener *listener, int fd,
             refuse_over_limit(conn, limit, true);
             return;
         }
+        /* A deferred accept means the header is already here: no wait for another wake-up,
+         * and no deadline to arm unless the header is still incomplete after this read. */
+        if (conn->info.listener->defer_accept) {
+            read_input(conn);
+            if (conn->stage != STAGE_PROXY)
+                return;
+        }
         timer_start(worker->loop, &conn->timer, conn_config(conn)->proxy_timeout_ms,
                     on_conn_timer);
-        /* A deferred accept means the header is already here: no wait for another wake-up. */
-        if (conn->info.listener->defer_accept)
-            read_input(conn);
         return;
     }
     /* A direct client is never assumed secure: proxy.assume-tls speaks for proxied clients. */
