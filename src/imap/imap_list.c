@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "imap/imap_internal.h"
+#include "util/array.h"
 
 #define LIST_PATTERN_MAX 1024 /* reference + pattern; real clients send a few bytes */
 
@@ -71,16 +72,12 @@ static bool wild_match(const char *pat, size_t plen, const char *name, size_t nl
 
 static void add_candidate(struct candidates *c, const char *name, size_t len, bool exists)
 {
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 32;
-        struct candidate *items = realloc(c->items, cap * sizeof *items);
-        if (!items) {
-            c->failed = true;
-            return;
-        }
-        c->items = items;
-        c->cap = cap;
+    struct candidate *items = array_make_room(c->items, c->n, &c->cap, sizeof *items, 32);
+    if (!items) {
+        c->failed = true;
+        return;
     }
+    c->items = items;
     char *copy = strndup(name, len);
     if (!copy) {
         c->failed = true;

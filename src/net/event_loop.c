@@ -1,4 +1,5 @@
 #include "net/event_loop.h"
+#include "util/array.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -72,16 +73,13 @@ static void on_wake(struct event_loop *loop, struct io_watch *watch, unsigned ev
 int event_loop_post(struct event_loop *loop, deferred_handler fn, void *ctx)
 {
     pthread_mutex_lock(&loop->posted_lock);
-    if (loop->posted_len == loop->posted_cap) {
-        size_t cap = loop->posted_cap ? loop->posted_cap * 2 : 64;
-        struct deferred *grown = realloc(loop->posted, cap * sizeof *grown);
-        if (!grown) {
-            pthread_mutex_unlock(&loop->posted_lock);
-            return -1;
-        }
-        loop->posted = grown;
-        loop->posted_cap = cap;
+    struct deferred *room = array_make_room(loop->posted, loop->posted_len, &loop->posted_cap,
+                                            sizeof *room, 64);
+    if (!room) {
+        pthread_mutex_unlock(&loop->posted_lock);
+        return -1;
     }
+    loop->posted = room;
     loop->posted[loop->posted_len++] = (struct deferred){fn, ctx};
     pthread_mutex_unlock(&loop->posted_lock);
     event_loop_wake(loop);
@@ -226,14 +224,12 @@ void timer_start(struct event_loop *loop, struct timer *timer, uint64_t delay_ms
                  timer_handler handler)
 {
     timer_stop(loop, timer);
-    if (loop->heap_len + 1 >= loop->heap_cap) {
-        size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
-        struct timer **heap = realloc(loop->heap, cap * sizeof *heap);
-        if (!heap)
-            abort(); /* a connection without its deadline would be a silent leak */
-        loop->heap = heap;
-        loop->heap_cap = cap;
-    }
+    /* The heap starts at index 1: the new timer goes to heap_len + 1. */
+    struct timer **heap = array_make_room(loop->heap, loop->heap_len + 1, &loop->heap_cap,
+                                          sizeof *heap, 64);
+    if (!heap)
+        abort(); /* a connection without its deadline would be a silent leak */
+    loop->heap = heap;
     timer->deadline_ms = loop->now_ms + delay_ms;
     timer->handler = handler;
     heap_place(loop, ++loop->heap_len, timer);
@@ -265,14 +261,11 @@ static int next_wait_ms(const struct event_loop *loop)
 
 int event_loop_defer(struct event_loop *loop, deferred_handler fn, void *ctx)
 {
-    if (loop->deferred_len == loop->deferred_cap) {
-        size_t cap = loop->deferred_cap ? loop->deferred_cap * 2 : 64;
-        struct deferred *d = realloc(loop->deferred, cap * sizeof *d);
-        if (!d)
-            return -1;
-        loop->deferred = d;
-        loop->deferred_cap = cap;
-    }
+    struct deferred *room = array_make_room(loop->deferred, loop->deferred_len,
+                                            &loop->deferred_cap, sizeof *room, 64);
+    if (!room)
+        return -1;
+    loop->deferred = room;
     loop->deferred[loop->deferred_len++] = (struct deferred){fn, ctx};
     return 0;
 }

@@ -13,6 +13,7 @@
 
 #include "config/config.h"
 #include "smtp/smtp_internal.h"
+#include "util/array.h"
 
 /* What the check step parsed, for the proceed step. */
 struct smtp_request {
@@ -312,14 +313,11 @@ static bool add_account(struct smtp_txn *txn, const struct account *account)
         if (txn->accounts[i] == account)
             return true;
     }
-    if (txn->naccounts == txn->accounts_cap) {
-        uint32_t cap = txn->accounts_cap ? txn->accounts_cap * 2 : 4;
-        const struct account **grown = realloc(txn->accounts, cap * sizeof *grown);
-        if (!grown)
-            return false;
-        txn->accounts = grown;
-        txn->accounts_cap = cap;
-    }
+    const struct account **room = array_make_room(txn->accounts, txn->naccounts,
+                                                   &txn->accounts_cap, sizeof *room, 4);
+    if (!room)
+        return false;
+    txn->accounts = room;
     txn->accounts[txn->naccounts++] = account;
     return true;
 }

@@ -73,7 +73,8 @@ struct smtp_txn {
     bool out_of_memory;
     uint32_t nrcpt;                    /* accepted RCPTs, duplicates included */
     const struct account **accounts;   /* distinct accounts to deliver to */
-    uint32_t naccounts, accounts_cap;
+    uint32_t naccounts;
+    size_t accounts_cap;
     uint8_t *msg;                      /* message text as received, CRLF line ends */
     size_t msg_len, msg_cap;
     uint64_t received;                 /* octets of message text seen, stored or not */

@@ -5,6 +5,7 @@
 #include "store/durable.h"
 #include "store/mailbox_internal.h"
 #include "store/maildir.h"
+#include "util/array.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -141,14 +142,10 @@ void mbox_scratch_name(char out[64], const char *purpose)
 
 int mbox_name_list_add(struct name_list *list, const char *name)
 {
-    if (list->count == list->cap) {
-        size_t cap = list->cap ? list->cap * 2 : 16;
-        char **grown = realloc(list->items, cap * sizeof *grown);
-        if (!grown)
-            return -1;
-        list->items = grown;
-        list->cap = cap;
-    }
+    char **room = array_make_room(list->items, list->count, &list->cap, sizeof *room, 16);
+    if (!room)
+        return -1;
+    list->items = room;
     char *copy = strdup(name);
     if (!copy)
         return -1;

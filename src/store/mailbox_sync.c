@@ -9,6 +9,7 @@
  * scan that finds a known message missing therefore looks once more before forgetting it.
  */
 #include "store/mailbox_internal.h"
+#include "util/array.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -35,14 +36,11 @@ static void found_list_free(struct found_list *list)
 
 static int found_add(struct found_list *list, const char *name, bool in_new)
 {
-    if (list->count == list->cap) {
-        size_t cap = list->cap ? list->cap * 2 : 256;
-        struct found *grown = realloc(list->items, cap * sizeof *grown);
-        if (!grown)
-            return -1;
-        list->items = grown;
-        list->cap = cap;
-    }
+    struct found *room = array_make_room(list->items, list->count, &list->cap, sizeof *room,
+                                         256);
+    if (!room)
+        return -1;
+    list->items = room;
     char *copy = strdup(name);
     if (!copy)
         return -1;

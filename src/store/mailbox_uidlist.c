@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "util/strbuf.h"
+#include "util/array.h"
 
 /* A uid list larger than this is treated as damaged (about a million messages). */
 #define UIDLIST_MAX_BYTES ((size_t)64 << 20)
@@ -91,14 +92,11 @@ static bool base_acceptable(const char *base, size_t len)
 
 int uidlist_append(struct uidlist *list, uint32_t uid, const char *base, size_t len)
 {
-    if (list->count == list->cap) {
-        size_t cap = list->cap ? list->cap * 2 : 64;
-        struct uid_entry *grown = realloc(list->entries, cap * sizeof *grown);
-        if (!grown)
-            return -1;
-        list->entries = grown;
-        list->cap = cap;
-    }
+    struct uid_entry *room = array_make_room(list->entries, list->count, &list->cap,
+                                             sizeof *room, 64);
+    if (!room)
+        return -1;
+    list->entries = room;
     char *copy = strndup(base, len);
     if (!copy)
         return -1;
