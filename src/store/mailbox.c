@@ -184,7 +184,7 @@ static int view_apply(struct mailbox *mb, struct snapshot *snap, struct mailbox_
 {
     struct diff d;
     if (diff_alloc(&d, mb->count, snap->count) != 0)
-        return mbox_fail(err, errlen, "out of memory");
+        return error_text(err, errlen, "out of memory");
     bool start_over = mb->uidvalidity != 0 && mb->uidvalidity != snap->uidvalidity;
     merge(mb, snap, start_over, &d);
     free(mb->msgs);
@@ -204,7 +204,7 @@ static int view_sync(struct mailbox *mb, struct mailbox_changes *changes, char *
                      size_t errlen)
 {
     if (!mbox_folder_exists(&mb->folder))
-        return mbox_fail(err, errlen, "mailbox %s has been deleted or renamed", mb->folder.name);
+        return error_text(err, errlen, "mailbox %s has been deleted or renamed", mb->folder.name);
     int lock = mbox_lock(mb->folder.path, UIDLIST_LOCK_FILE, err, errlen);
     if (lock < 0)
         return -1;
@@ -225,7 +225,7 @@ struct mailbox *mailbox_open(const char *data_dir, const char *account, const ch
 {
     struct mailbox *mb = calloc(1, sizeof *mb);
     if (!mb) {
-        mbox_fail(err, errlen, "out of memory");
+        error_text(err, errlen, "out of memory");
         return NULL;
     }
     mb->read_only = read_only;

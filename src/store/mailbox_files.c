@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,16 +16,6 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-int mbox_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list args;
-    va_start(args, fmt);
-    if (err && errlen)
-        vsnprintf(err, errlen, fmt, args);
-    va_end(args);
-    return -1;
-}
 
 bool mbox_path(char out[PATH_MAX], const char *dir, const char *sub, const char *name)
 {
@@ -41,16 +30,16 @@ int mbox_lock(const char *dir, const char *file, char *err, size_t errlen)
 {
     char path[PATH_MAX];
     if (!mbox_path(path, dir, file, NULL))
-        return mbox_fail(err, errlen, "path too long: %s", dir);
+        return error_text(err, errlen, "path too long: %s", dir);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, MAILBOX_FILE_MODE);
     if (fd < 0)
-        return mbox_fail(err, errlen, "open %s: %s", path, strerror(errno));
+        return error_text(err, errlen, "open %s: %s", path, strerror(errno));
     while (flock(fd, LOCK_EX) != 0) {
         if (errno == EINTR)
             continue;
         int saved = errno;
         close(fd);
-        return mbox_fail(err, errlen, "lock %s: %s", path, strerror(saved));
+        return error_text(err, errlen, "lock %s: %s", path, strerror(saved));
     }
     return fd;
 }
@@ -75,16 +64,16 @@ int mbox_write_atomically(const char *dir, const char *name, const void *data, s
 {
     char path[PATH_MAX], tmp[PATH_MAX];
     if (!mbox_path(path, dir, name, NULL) || snprintf(tmp, sizeof tmp, "%s.tmp", path) >= PATH_MAX)
-        return mbox_fail(err, errlen, "path too long: %s", dir);
+        return error_text(err, errlen, "path too long: %s", dir);
     if (write_synced(tmp, data, len, err, errlen) != 0)
         return -1;
     if (rename(tmp, path) != 0) {
         int saved = errno;
         unlink(tmp);
-        return mbox_fail(err, errlen, "rename %s: %s", tmp, strerror(saved));
+        return error_text(err, errlen, "rename %s: %s", tmp, strerror(saved));
     }
     if (durable_fsync_dir(dir) != 0)
-        return mbox_fail(err, errlen, "fsync %s: %s", dir, strerror(errno));
+        return error_text(err, errlen, "fsync %s: %s", dir, strerror(errno));
     return 0;
 }
 

@@ -57,13 +57,13 @@ static int collect_folders(const char *account_dir, struct name_list *out, char 
 {
     DIR *dir = opendir(account_dir);
     if (!dir)
-        return mbox_fail(err, errlen, "open %s: %s", account_dir, strerror(errno));
+        return error_text(err, errlen, "open %s: %s", account_dir, strerror(errno));
     int rc = 0;
     struct dirent *entry;
     while (rc == 0 && (entry = readdir(dir)) != NULL) {
         if (is_folder_entry(dirfd(dir), entry->d_name) &&
             mbox_name_list_add(out, entry->d_name + 1) != 0)
-            rc = mbox_fail(err, errlen, "out of memory");
+            rc = error_text(err, errlen, "out of memory");
     }
     closedir(dir);
     return rc;
@@ -80,7 +80,7 @@ int mailbox_list(const char *data_dir, const char *account, char ***names, size_
         return -1;
     int rc = mbox_name_list_add(&list, INBOX) == 0
                  ? collect_folders(inbox.account_dir, &list, err, errlen)
-                 : mbox_fail(err, errlen, "out of memory");
+                 : error_text(err, errlen, "out of memory");
     if (rc != 0) {
         mailbox_names_free(list.items, list.count);
         return -1;
@@ -123,16 +123,16 @@ static int make_layout(const char *path, char *err, size_t errlen)
     static const char *const subdirs[] = {"cur", "new", "tmp"};
     char sub[PATH_MAX];
     if (mkdir(path, MAILBOX_DIR_MODE) != 0)
-        return mbox_fail(err, errlen, "mkdir %s: %s", path, strerror(errno));
+        return error_text(err, errlen, "mkdir %s: %s", path, strerror(errno));
     for (size_t i = 0; i < sizeof subdirs / sizeof subdirs[0]; i++) {
         mbox_path(sub, path, subdirs[i], NULL);
         if (mkdir(sub, MAILBOX_DIR_MODE) != 0)
-            return mbox_fail(err, errlen, "mkdir %s: %s", sub, strerror(errno));
+            return error_text(err, errlen, "mkdir %s: %s", sub, strerror(errno));
     }
     mbox_path(sub, path, FOLDER_MARKER_FILE, NULL); /* Maildir++: "this is a subfolder" */
     int fd = open(sub, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, MAILBOX_FILE_MODE);
     if (fd < 0)
-        return mbox_fail(err, errlen, "create %s: %s", sub, strerror(errno));
+        return error_text(err, errlen, "create %s: %s", sub, strerror(errno));
     close(fd);
     return 0;
 }
@@ -146,7 +146,7 @@ static int build_folder(const struct folder *f, struct uidlist *list, int *lock_
     char name[64];
     mbox_scratch_name(name, "new");
     if (!mbox_path(scratch.path, f->account_dir, name, NULL))
-        return mbox_fail(err, errlen, "path too long: %s", f->account_dir);
+        return error_text(err, errlen, "path too long: %s", f->account_dir);
     struct uidlist fresh = {.uidnext = 1};
     if (!list && mbox_uidvalidity_next(f->account_dir, &fresh.uidvalidity, err, errlen) != 0)
         return -1;
@@ -158,8 +158,8 @@ static int build_folder(const struct folder *f, struct uidlist *list, int *lock_
         rc = -1;
     if (rc == 0 && rename(scratch.path, f->path) != 0) {
         bool taken = errno == EEXIST || errno == ENOTEMPTY;
-        rc = taken ? mbox_fail(err, errlen, "mailbox %s already exists", f->name)
-                   : mbox_fail(err, errlen, "rename %s: %s", scratch.path, strerror(errno));
+        rc = taken ? error_text(err, errlen, "mailbox %s already exists", f->name)
+                   : error_text(err, errlen, "rename %s: %s", scratch.path, strerror(errno));
     }
     if (rc != 0) {
         mbox_unlock(lock);
@@ -170,7 +170,7 @@ static int build_folder(const struct folder *f, struct uidlist *list, int *lock_
         *lock_out = lock;
     return durable_fsync_dir(f->account_dir) == 0
                ? 0
-               : mbox_fail(err, errlen, "fsync %s: %s", f->account_dir, strerror(errno));
+               : error_text(err, errlen, "fsync %s: %s", f->account_dir, strerror(errno));
 }
 
 /* ---- CREATE and DELETE ---- */
@@ -182,11 +182,11 @@ int mailbox_create(const char *data_dir, const char *account, const char *name, 
     if (mbox_folder_locate(&f, data_dir, account, name, err, errlen) != 0)
         return -1;
     if (f.inbox)
-        return mbox_fail(err, errlen, "INBOX already exists");
+        return error_text(err, errlen, "INBOX already exists");
     int lock = mbox_lock(f.account_dir, ACCOUNT_LOCK_FILE, err, errlen);
     if (lock < 0)
         return -1;
-    int rc = mbox_folder_exists(&f) ? mbox_fail(err, errlen, "mailbox %s already exists", f.name)
+    int rc = mbox_folder_exists(&f) ? error_text(err, errlen, "mailbox %s already exists", f.name)
                                     : build_folder(&f, NULL, NULL, err, errlen);
     mbox_unlock(lock);
     return rc;
@@ -195,13 +195,13 @@ int mailbox_create(const char *data_dir, const char *account, const char *name, 
 static int delete_folder(const struct folder *f, char *err, size_t errlen)
 {
     if (!mbox_folder_exists(f))
-        return mbox_fail(err, errlen, "mailbox %s does not exist", f->name);
+        return error_text(err, errlen, "mailbox %s does not exist", f->name);
     char name[64], doomed[PATH_MAX];
     mbox_scratch_name(name, "deleted");
     if (!mbox_path(doomed, f->account_dir, name, NULL))
-        return mbox_fail(err, errlen, "path too long: %s", f->account_dir);
+        return error_text(err, errlen, "path too long: %s", f->account_dir);
     if (rename(f->path, doomed) != 0)
-        return mbox_fail(err, errlen, "rename %s: %s", f->path, strerror(errno));
+        return error_text(err, errlen, "rename %s: %s", f->path, strerror(errno));
     durable_fsync_dir(f->account_dir);
     remove_path(doomed);
     return 0;
@@ -214,7 +214,7 @@ int mailbox_delete(const char *data_dir, const char *account, const char *name, 
     if (mbox_folder_locate(&f, data_dir, account, name, err, errlen) != 0)
         return -1;
     if (f.inbox)
-        return mbox_fail(err, errlen, "INBOX cannot be deleted");
+        return error_text(err, errlen, "INBOX cannot be deleted");
     int lock = mbox_lock(f.account_dir, ACCOUNT_LOCK_FILE, err, errlen);
     if (lock < 0)
         return -1;
@@ -255,7 +255,7 @@ static int plan_moves(const struct folder *src, const struct folder *dst, struct
     }
     *moves = calloc(all.count + 1, sizeof **moves);
     *nmoves = 0;
-    int rc = *moves ? 0 : mbox_fail(err, errlen, "out of memory");
+    int rc = *moves ? 0 : error_text(err, errlen, "out of memory");
     for (size_t i = 0; i < all.count && rc == 0; i++) {
         const char *name = all.items[i];
         if (strncmp(name, src->name, prefix) != 0 || (name[prefix] && name[prefix] != '.'))
@@ -267,7 +267,7 @@ static int plan_moves(const struct folder *src, const struct folder *dst, struct
             mbox_folder_locate_in(&m->to, src->account_dir, target, err, errlen) != 0)
             rc = -1;
         else if (mbox_folder_exists(&m->to))
-            rc = mbox_fail(err, errlen, "mailbox %s already exists", m->to.name);
+            rc = error_text(err, errlen, "mailbox %s already exists", m->to.name);
     }
     mailbox_names_free(all.items, all.count);
     return rc;
@@ -278,7 +278,7 @@ static int apply_moves(const struct move *moves, size_t nmoves, char *err, size_
     for (size_t i = 0; i < nmoves; i++) {
         if (rename(moves[i].from.path, moves[i].to.path) == 0)
             continue;
-        mbox_fail(err, errlen, "rename %s: %s", moves[i].from.path, strerror(errno));
+        error_text(err, errlen, "rename %s: %s", moves[i].from.path, strerror(errno));
         while (i-- > 0) /* put the hierarchy back as it was */
             rename(moves[i].to.path, moves[i].from.path);
         return -1;
@@ -290,10 +290,10 @@ static int rename_hierarchy(const struct folder *src, const struct folder *dst, 
                             size_t errlen)
 {
     if (!mbox_folder_exists(src))
-        return mbox_fail(err, errlen, "mailbox %s does not exist", src->name);
+        return error_text(err, errlen, "mailbox %s does not exist", src->name);
     size_t prefix = strlen(src->name);
     if (strncmp(dst->name, src->name, prefix) == 0 && dst->name[prefix] == '.')
-        return mbox_fail(err, errlen, "cannot move mailbox %s into itself", src->name);
+        return error_text(err, errlen, "cannot move mailbox %s into itself", src->name);
     struct move *moves = NULL;
     size_t nmoves = 0;
     int rc = plan_moves(src, dst, &moves, &nmoves, err, errlen);
@@ -318,7 +318,7 @@ static int seed_from(const struct snapshot *snap, const struct folder *dst, stru
     for (size_t i = 0; i < snap->count; i++) {
         const struct found *m = &snap->msgs[i];
         if (uidlist_append(seed, m->uid, m->name, m->base_len) != 0)
-            return mbox_fail(err, errlen, "out of memory");
+            return error_text(err, errlen, "out of memory");
     }
     return mbox_uidvalidity_next(dst->account_dir, &seed->uidvalidity, err, errlen);
 }
@@ -342,7 +342,7 @@ static int rename_inbox(const struct folder *inbox, const struct folder *dst, ch
                         size_t errlen)
 {
     if (mbox_folder_exists(dst))
-        return mbox_fail(err, errlen, "mailbox %s already exists", dst->name);
+        return error_text(err, errlen, "mailbox %s already exists", dst->name);
     int inbox_lock = mbox_lock(inbox->path, UIDLIST_LOCK_FILE, err, errlen);
     if (inbox_lock < 0)
         return -1;
@@ -375,7 +375,7 @@ int mailbox_rename(const char *data_dir, const char *account, const char *from, 
         mbox_folder_locate(&dst, data_dir, account, to, err, errlen) != 0)
         return -1;
     if (dst.inbox || strcmp(src.name, dst.name) == 0)
-        return mbox_fail(err, errlen, "mailbox %s already exists", dst.name);
+        return error_text(err, errlen, "mailbox %s already exists", dst.name);
     int lock = mbox_lock(src.account_dir, ACCOUNT_LOCK_FILE, err, errlen);
     if (lock < 0)
         return -1;

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "store/mailbox.h"
+#include "util/error_text.h"
 
 #define UIDLIST_FILE "postern-uidlist"
 #define UIDLIST_LOCK_FILE "postern-uidlist.lock"
@@ -31,9 +32,6 @@
 #define MESSAGE_NAME_MAX 255
 /* Buffer for a message file name plus room to build a new flag suffix. */
 #define MESSAGE_NAME_BUF 512
-
-__attribute__((format(printf, 3, 4)))
-int mbox_fail(char *err, size_t errlen, const char *fmt, ...);
 
 /* ---- Files (mailbox_files.c) ---- */
 

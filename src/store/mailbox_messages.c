@@ -28,7 +28,7 @@ static struct view_msg *message_at(struct mailbox *mb, size_t index, char *err, 
 {
     if (index < mb->count)
         return &mb->msgs[index];
-    mbox_fail(err, errlen, "no message at index %zu", index);
+    error_text(err, errlen, "no message at index %zu", index);
     return NULL;
 }
 
@@ -62,7 +62,7 @@ static int relocate_all(struct mailbox *mb, char *err, size_t errlen)
     size_t nfiles = 0, i = 0, j = 0;
     struct view_msg **by_base = malloc((mb->count + 1) * sizeof *by_base);
     if (!by_base)
-        return mbox_fail(err, errlen, "out of memory");
+        return error_text(err, errlen, "out of memory");
     if (mbox_list_messages(&mb->folder, &files, &nfiles, err, errlen) != 0) {
         free(by_base);
         return -1;
@@ -83,7 +83,7 @@ static int relocate_all(struct mailbox *mb, char *err, size_t errlen)
         }
         v->missing = c < 0;
         if (c == 0 && take_name(v, &files[j++]) != 0)
-            rc = mbox_fail(err, errlen, "out of memory");
+            rc = error_text(err, errlen, "out of memory");
         i++;
     }
     mbox_found_free(files, nfiles);
@@ -118,7 +118,7 @@ static int follow_rename(struct mailbox *mb, struct view_msg *v, bool take_lock,
     if (found > 0)
         return 0;
     if (found == 0)
-        mbox_fail(err, errlen, "message UID %u has been expunged", v->msg.uid);
+        error_text(err, errlen, "message UID %u has been expunged", v->msg.uid);
     return -1;
 }
 
@@ -136,14 +136,14 @@ int mailbox_read(struct mailbox *mb, size_t index, char **data, size_t *len, cha
         if (mbox_read_file(path, MAILBOX_READ_MAX, data, len) == 0)
             return 0;
         if (errno == EFBIG)
-            return mbox_fail(err, errlen, "message UID %u is larger than %zu bytes", v->msg.uid,
+            return error_text(err, errlen, "message UID %u is larger than %zu bytes", v->msg.uid,
                              MAILBOX_READ_MAX);
         if (errno != ENOENT)
-            return mbox_fail(err, errlen, "read %s: %s", path, strerror(errno));
+            return error_text(err, errlen, "read %s: %s", path, strerror(errno));
         if (follow_rename(mb, v, true, err, errlen) != 0)
             return -1;
     }
-    return mbox_fail(err, errlen, "message UID %u keeps being renamed", v->msg.uid);
+    return error_text(err, errlen, "message UID %u keeps being renamed", v->msg.uid);
 }
 
 /* ---- Flags ---- */
@@ -154,12 +154,12 @@ static int rename_with_flags(struct mailbox *mb, struct view_msg *v, uint32_t fl
     for (int attempt = 0; attempt < RENAME_RETRIES; attempt++) {
         char target[MESSAGE_NAME_BUF], from[PATH_MAX], to[PATH_MAX];
         if (msgfile_with_flags(target, v->name, v->base_len, flags) != 0)
-            return mbox_fail(err, errlen, "file name too long for UID %u", v->msg.uid);
+            return error_text(err, errlen, "file name too long for UID %u", v->msg.uid);
         if (!v->in_new && strcmp(target, v->name) == 0)
             return 0;
         char *copy = strdup(target);
         if (!copy)
-            return mbox_fail(err, errlen, "out of memory");
+            return error_text(err, errlen, "out of memory");
         msgfile_path(from, &mb->folder, v->name, v->in_new);
         msgfile_path(to, &mb->folder, target, false);
         if (rename(from, to) == 0) {
@@ -171,18 +171,18 @@ static int rename_with_flags(struct mailbox *mb, struct view_msg *v, uint32_t fl
         int saved = errno;
         free(copy);
         if (saved != ENOENT)
-            return mbox_fail(err, errlen, "rename %s: %s", from, strerror(saved));
+            return error_text(err, errlen, "rename %s: %s", from, strerror(saved));
         if (follow_rename(mb, v, false, err, errlen) != 0)
             return -1;
     }
-    return mbox_fail(err, errlen, "message UID %u keeps being renamed", v->msg.uid);
+    return error_text(err, errlen, "message UID %u keeps being renamed", v->msg.uid);
 }
 
 int mailbox_set_flags(struct mailbox *mb, size_t index, uint32_t flags, char *err,
                       size_t errlen)
 {
     if (mb->read_only)
-        return mbox_fail(err, errlen, "mailbox %s is read-only", mb->folder.name);
+        return error_text(err, errlen, "mailbox %s is read-only", mb->folder.name);
     struct view_msg *v = message_at(mb, index, err, errlen);
     if (!v)
         return -1;
@@ -210,14 +210,14 @@ static int remove_message(struct mailbox *mb, struct view_msg *v, char *err, siz
         if (unlink(path) == 0)
             return 1;
         if (errno != ENOENT)
-            return mbox_fail(err, errlen, "unlink %s: %s", path, strerror(errno));
+            return error_text(err, errlen, "unlink %s: %s", path, strerror(errno));
         int found = relocate(mb, v, err, errlen);
         if (found <= 0)
             return found < 0 ? -1 : 1;
         if (!(msgfile_flags(v->name, v->base_len) & MAILBOX_DELETED))
             return 0;
     }
-    return mbox_fail(err, errlen, "message UID %u keeps being renamed", v->msg.uid);
+    return error_text(err, errlen, "message UID %u keeps being renamed", v->msg.uid);
 }
 
 static int compare_u32(const void *pa, const void *pb)
@@ -337,10 +337,10 @@ int mailbox_expunge(struct mailbox *mb, const uint32_t *uids, size_t nuids,
     if (changes)
         memset(changes, 0, sizeof *changes);
     if (mb->read_only)
-        return mbox_fail(err, errlen, "mailbox %s is read-only", mb->folder.name);
+        return error_text(err, errlen, "mailbox %s is read-only", mb->folder.name);
     struct expunge_work w;
     if (expunge_work_init(&w, mb, uids, nuids) != 0)
-        return mbox_fail(err, errlen, "out of memory");
+        return error_text(err, errlen, "out of memory");
     int lock = mbox_lock(mb->folder.path, UIDLIST_LOCK_FILE, err, errlen);
     if (lock < 0) {
         expunge_work_free(&w);
@@ -386,7 +386,7 @@ static int store_file(const struct folder *f, const char *unique, const char *na
     mbox_path(cur, f->path, "cur", NULL);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, MAILBOX_FILE_MODE);
     if (fd < 0)
-        return mbox_fail(err, errlen, "create %s: %s", tmp, strerror(errno));
+        return error_text(err, errlen, "create %s: %s", tmp, strerror(errno));
     struct timespec times[2] = {{.tv_sec = date}, {.tv_sec = date}};
     const char *step = NULL;
     if (write_file(fd, data, len) != 0)
@@ -406,10 +406,10 @@ static int store_file(const struct folder *f, const char *unique, const char *na
     }
     if (step) {
         unlink(tmp);
-        return mbox_fail(err, errlen, "%s %s: %s", step, tmp, strerror(saved));
+        return error_text(err, errlen, "%s %s: %s", step, tmp, strerror(saved));
     }
     if (durable_fsync_dir(cur) != 0)
-        return mbox_fail(err, errlen, "fsync %s: %s", cur, strerror(errno));
+        return error_text(err, errlen, "fsync %s: %s", cur, strerror(errno));
     return 0;
 }
 
@@ -440,11 +440,11 @@ int mailbox_append(const char *data_dir, const char *account, const char *name, 
     if (mbox_folder_open(&f, data_dir, account, name, err, errlen) != 0)
         return -1;
     if (len > MAILBOX_READ_MAX)
-        return mbox_fail(err, errlen, "message larger than %zu bytes", MAILBOX_READ_MAX);
+        return error_text(err, errlen, "message larger than %zu bytes", MAILBOX_READ_MAX);
     char unique[MAILDIR_NAME_MAX], final[MESSAGE_NAME_BUF];
     maildir_unique_name(len, unique);
     if (msgfile_with_flags(final, unique, strlen(unique), flags & KNOWN_FLAGS) != 0)
-        return mbox_fail(err, errlen, "file name too long");
+        return error_text(err, errlen, "file name too long");
     if (store_file(&f, unique, final, data, len, internal_date, err, errlen) != 0)
         return -1;
     return number_file(&f, unique, uid, uidvalidity, err, errlen);
@@ -483,17 +483,17 @@ static int link_copy(struct mailbox *mb, struct view_msg *v, const struct folder
         msgfile_path(from, &mb->folder, v->name, v->in_new);
         if (link(from, to) == 0) {
             if (durable_fsync_dir(cur) != 0)
-                return mbox_fail(err, errlen, "fsync %s: %s", cur, strerror(errno));
+                return error_text(err, errlen, "fsync %s: %s", cur, strerror(errno));
             return 0;
         }
         if (links_unsupported(errno))
             return copy_contents(mb, v, dest, unique, name, err, errlen);
         if (errno != ENOENT)
-            return mbox_fail(err, errlen, "link %s: %s", to, strerror(errno));
+            return error_text(err, errlen, "link %s: %s", to, strerror(errno));
         if (follow_rename(mb, v, true, err, errlen) != 0)
             return -1;
     }
-    return mbox_fail(err, errlen, "message UID %u keeps being renamed", v->msg.uid);
+    return error_text(err, errlen, "message UID %u keeps being renamed", v->msg.uid);
 }
 
 int mailbox_copy(struct mailbox *mb, size_t index, const char *dest_name, uint32_t *dest_uid,
@@ -509,7 +509,7 @@ int mailbox_copy(struct mailbox *mb, size_t index, const char *dest_name, uint32
     maildir_unique_name(v->msg.size, unique);
     /* Flags travel (not \Recent, not keywords: their letters mean something per folder) */
     if (msgfile_with_flags(name, unique, strlen(unique), v->msg.flags & KNOWN_FLAGS) != 0)
-        return mbox_fail(err, errlen, "file name too long");
+        return error_text(err, errlen, "file name too long");
     if (link_copy(mb, v, &dest, unique, name, err, errlen) != 0)
         return -1;
     return number_file(&dest, unique, dest_uid, dest_uidvalidity, err, errlen);

@@ -94,12 +94,12 @@ int mbox_folder_locate_in(struct folder *f, const char *account_dir, const char 
 {
     const char *why = mailbox_name_problem(name);
     if (why)
-        return mbox_fail(err, errlen, "%s", why);
+        return error_text(err, errlen, "%s", why);
     mbox_canonical_name(name, f->name);
     f->inbox = strcmp(f->name, INBOX_NAME) == 0;
     if (snprintf(f->account_dir, sizeof f->account_dir, "%s", account_dir) >= PATH_MAX ||
         !mbox_folder_path(f->path, f->account_dir, f->name))
-        return mbox_fail(err, errlen, "path too long for mailbox %s", f->name);
+        return error_text(err, errlen, "path too long for mailbox %s", f->name);
     return 0;
 }
 
@@ -109,9 +109,9 @@ int mbox_folder_locate(struct folder *f, const char *data_dir, const char *accou
     char account_dir[PATH_MAX];
     const char *why = maildir_account_problem(account);
     if (why)
-        return mbox_fail(err, errlen, "%s: \"%s\"", why, account);
+        return error_text(err, errlen, "%s: \"%s\"", why, account);
     if (!mbox_path(account_dir, data_dir, account, NULL))
-        return mbox_fail(err, errlen, "path too long for account %s", account);
+        return error_text(err, errlen, "path too long for account %s", account);
     if (mbox_folder_locate_in(f, account_dir, name, err, errlen) != 0)
         return -1;
     /* INBOX exists from the first use on, whoever comes first (IMAP or SMTP delivery). */
@@ -131,7 +131,7 @@ int mbox_folder_open(struct folder *f, const char *data_dir, const char *account
     if (mbox_folder_locate(f, data_dir, account, name, err, errlen) != 0)
         return -1;
     if (!mbox_folder_exists(f))
-        return mbox_fail(err, errlen, "mailbox %s does not exist", f->name);
+        return error_text(err, errlen, "mailbox %s does not exist", f->name);
     return 0;
 }
 
@@ -141,7 +141,7 @@ int mbox_folder_sibling(struct folder *f, const struct folder *of, const char *n
     if (mbox_folder_locate_in(f, of->account_dir, name, err, errlen) != 0)
         return -1;
     if (!mbox_folder_exists(f))
-        return mbox_fail(err, errlen, "mailbox %s does not exist", f->name);
+        return error_text(err, errlen, "mailbox %s does not exist", f->name);
     return 0;
 }
 

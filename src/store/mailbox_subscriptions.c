@@ -77,11 +77,11 @@ static int read_subscriptions(const char *account_dir, struct name_list *out, ch
     size_t len;
     mbox_path(path, account_dir, SUBSCRIPTIONS_FILE, NULL);
     if (mbox_read_file(path, SUBSCRIPTIONS_MAX_BYTES, &text, &len) != 0)
-        return errno == ENOENT ? 0 : mbox_fail(err, errlen, "read %s: %s", path, strerror(errno));
+        return errno == ENOENT ? 0 : error_text(err, errlen, "read %s: %s", path, strerror(errno));
     int rc = parse_subscriptions(text, out);
     free(text);
     if (rc != 0)
-        return mbox_fail(err, errlen, "out of memory");
+        return error_text(err, errlen, "out of memory");
     sort_unique(out);
     return 0;
 }
@@ -92,7 +92,7 @@ static int write_subscriptions(const char *account_dir, const struct name_list *
     struct strbuf sb = {0};
     for (size_t i = 0; i < list->count; i++)
         strbuf_printf(&sb, "%s\n", list->items[i]);
-    int rc = sb.failed ? mbox_fail(err, errlen, "out of memory")
+    int rc = sb.failed ? error_text(err, errlen, "out of memory")
                        : mbox_write_atomically(account_dir, SUBSCRIPTIONS_FILE, sb.data, sb.len,
                                                err, errlen);
     strbuf_free(&sb);
@@ -122,7 +122,7 @@ static int update(const struct folder *f, bool on, char *err, size_t errlen)
     bool changed = false;
     int rc = read_subscriptions(f->account_dir, &list, err, errlen);
     if (rc == 0 && toggle(&list, f->name, on, &changed) != 0)
-        rc = mbox_fail(err, errlen, "out of memory");
+        rc = error_text(err, errlen, "out of memory");
     if (rc == 0 && changed) {
         sort_unique(&list);
         rc = write_subscriptions(f->account_dir, &list, err, errlen);

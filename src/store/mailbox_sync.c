@@ -67,19 +67,19 @@ static int list_dir(const struct folder *f, bool in_new, struct found_list *out,
     mbox_path(path, f->path, in_new ? "new" : "cur", NULL);
     DIR *dir = opendir(path);
     if (!dir)
-        return mbox_fail(err, errlen, "open %s: %s", path, strerror(errno));
+        return error_text(err, errlen, "open %s: %s", path, strerror(errno));
     int rc = 0;
     struct dirent *entry;
     errno = 0;
     while ((entry = readdir(dir)) != NULL) {
         if (worth_a_look(entry) && found_add(out, entry->d_name, in_new) != 0) {
-            rc = mbox_fail(err, errlen, "out of memory");
+            rc = error_text(err, errlen, "out of memory");
             break;
         }
         errno = 0;
     }
     if (rc == 0 && errno != 0)
-        rc = mbox_fail(err, errlen, "read %s: %s", path, strerror(errno));
+        rc = error_text(err, errlen, "read %s: %s", path, strerror(errno));
     closedir(dir);
     return rc;
 }
@@ -106,7 +106,7 @@ static int move_new_messages(const struct folder *f, struct found_list *out, cha
         if (movable && errno == ENOENT)
             continue;
         if (found_add(out, m->name, true) != 0)
-            rc = mbox_fail(err, errlen, "out of memory");
+            rc = error_text(err, errlen, "out of memory");
     }
     found_list_free(&arrivals);
     return rc;
@@ -216,7 +216,7 @@ static int scan_and_match(const struct folder *f, struct uidlist *list, struct f
             return -1;
         long gone = match(list, files);
         if (gone < 0)
-            return mbox_fail(err, errlen, "out of memory");
+            return error_text(err, errlen, "out of memory");
         if (gone == 0 || attempt == SCAN_ATTEMPTS)
             break;
         found_list_free(files);

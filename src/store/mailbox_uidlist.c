@@ -171,14 +171,14 @@ int uidlist_load(const struct folder *f, struct uidlist *list, char *err, size_t
     mbox_path(path, f->path, UIDLIST_FILE, NULL);
     if (mbox_read_file(path, UIDLIST_MAX_BYTES, &text, &len) != 0) {
         if (errno != ENOENT && errno != EFBIG && errno != EINVAL)
-            return mbox_fail(err, errlen, "read %s: %s", path, strerror(errno));
+            return error_text(err, errlen, "read %s: %s", path, strerror(errno));
         return start_fresh(f, list, err, errlen);
     }
     int rc = parse_list(text, len, list);
     free(text);
     if (rc < 0) {
         uidlist_free(list);
-        return mbox_fail(err, errlen, "out of memory reading %s", path);
+        return error_text(err, errlen, "out of memory reading %s", path);
     }
     return rc == 0 ? 0 : start_fresh(f, list, err, errlen);
 }
@@ -189,7 +189,7 @@ int uidlist_save(const struct folder *f, const struct uidlist *list, char *err, 
     strbuf_printf(&sb, "V%u N%u R%u\n", list->uidvalidity, list->uidnext, list->recent_uid);
     for (size_t i = 0; i < list->count; i++)
         strbuf_printf(&sb, "%u %s\n", list->entries[i].uid, list->entries[i].base);
-    int rc = sb.failed ? mbox_fail(err, errlen, "out of memory writing the uid list")
+    int rc = sb.failed ? error_text(err, errlen, "out of memory writing the uid list")
                        : mbox_write_atomically(f->path, UIDLIST_FILE, sb.data, sb.len, err, errlen);
     strbuf_free(&sb);
     return rc;
@@ -213,9 +213,9 @@ int uidlist_add_new(struct uidlist *list, const char *base, size_t base_len, uin
                     char *err, size_t errlen)
 {
     if (list->uidnext == UINT32_MAX)
-        return mbox_fail(err, errlen, "no UIDs left in this mailbox");
+        return error_text(err, errlen, "no UIDs left in this mailbox");
     if (uidlist_append(list, list->uidnext, base, base_len) != 0)
-        return mbox_fail(err, errlen, "out of memory");
+        return error_text(err, errlen, "out of memory");
     *uid = list->uidnext++;
     list->dirty = true;
     return 0;
@@ -274,7 +274,7 @@ int mbox_uidvalidity_next(const char *account_dir, uint32_t *value, char *err, s
     int saved = errno;
     mbox_unlock(fd);
     if (rc != 0)
-        return mbox_fail(err, errlen, "write %s/%s: %s", account_dir, UIDVALIDITY_FILE,
+        return error_text(err, errlen, "write %s/%s: %s", account_dir, UIDVALIDITY_FILE,
                          strerror(saved));
     return 0;
 }

@@ -7,12 +7,12 @@
 #include "store/maildir.h"
 
 #include "store/durable.h"
+#include "util/error_text.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -30,17 +30,6 @@
 #define ACCOUNT_FOLDER_MAX 64
 
 static const char *const subdirs[] = {"tmp", "new", "cur"};
-
-__attribute__((format(printf, 3, 4)))
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list args;
-    va_start(args, fmt);
-    if (err && errlen)
-        vsnprintf(err, errlen, fmt, args);
-    va_end(args);
-    return -1;
-}
 
 /* ---- Names ---- */
 
@@ -124,12 +113,12 @@ static int make_dir(const char *path, bool *created, char *err, size_t errlen)
         return 0;
     }
     if (errno != EEXIST)
-        return fail(err, errlen, "mkdir %s: %s", path, strerror(errno));
+        return error_text(err, errlen, "mkdir %s: %s", path, strerror(errno));
     struct stat st;
     if (stat(path, &st) != 0)
-        return fail(err, errlen, "stat %s: %s", path, strerror(errno));
+        return error_text(err, errlen, "stat %s: %s", path, strerror(errno));
     if (!S_ISDIR(st.st_mode))
-        return fail(err, errlen, "%s exists and is not a directory", path);
+        return error_text(err, errlen, "%s exists and is not a directory", path);
     return 0;
 }
 
@@ -140,7 +129,7 @@ static int make_durable_dir(const char *path, const char *parent, char *err, siz
     if (make_dir(path, &created, err, errlen) != 0)
         return -1;
     if (created && durable_fsync_dir(parent) != 0)
-        return fail(err, errlen, "fsync %s: %s", parent, strerror(errno));
+        return error_text(err, errlen, "fsync %s: %s", parent, strerror(errno));
     return 0;
 }
 
@@ -148,10 +137,10 @@ int maildir_ensure(const char *data_dir, const char *account, char *err, size_t 
 {
     const char *why = maildir_account_problem(account);
     if (why)
-        return fail(err, errlen, "%s: \"%s\"", why, account);
+        return error_text(err, errlen, "%s: \"%s\"", why, account);
     char base[PATH_MAX], path[PATH_MAX], parent[PATH_MAX];
     if (!build_path(base, data_dir, account, NULL, NULL))
-        return fail(err, errlen, "path too long for account %s", account);
+        return error_text(err, errlen, "path too long for account %s", account);
     snprintf(parent, sizeof parent, "%s/..", data_dir);
     if (make_durable_dir(data_dir, parent, err, errlen) != 0 ||
         make_durable_dir(base, data_dir, err, errlen) != 0)
@@ -208,7 +197,7 @@ int maildir_write_file(const char *path, int open_flags, unsigned mode,
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | open_flags, (mode_t)mode);
     if (fd < 0)
-        return fail(err, errlen, "create %s: %s", path, strerror(errno));
+        return error_text(err, errlen, "create %s: %s", path, strerror(errno));
     const char *step = NULL;
     if (write_parts(fd, parts, nparts) != 0)
         step = "write";
@@ -223,7 +212,7 @@ int maildir_write_file(const char *path, int open_flags, unsigned mode,
     if (!step)
         return 0;
     unlink(path);
-    return fail(err, errlen, "%s %s: %s", step, path, strerror(saved));
+    return error_text(err, errlen, "%s %s: %s", step, path, strerror(saved));
 }
 
 /* The message as DATA_DIR/ACCOUNT/tmp/NAME, its data on disk; removed again on failure. */
@@ -296,7 +285,7 @@ static int link_into(struct delivery *d, size_t i, char *err, size_t errlen)
         rc = link(from, to);
     }
     if (rc != 0)
-        return fail(err, errlen, "link %s: %s", to, strerror(errno));
+        return error_text(err, errlen, "link %s: %s", to, strerror(errno));
     d->targets[i].linked = true;
     return 0;
 }
@@ -309,7 +298,7 @@ static int sync_new_dirs(struct delivery *d, char *err, size_t errlen)
             continue;
         build_path(path, d->data_dir, d->accounts[i], "new", NULL);
         if (durable_fsync_dir(path) != 0)
-            return fail(err, errlen, "fsync %s: %s", path, strerror(errno));
+            return error_text(err, errlen, "fsync %s: %s", path, strerror(errno));
     }
     return 0;
 }
@@ -355,16 +344,16 @@ static int prepare(const char *data_dir, const char *const *accounts, size_t nac
                    char *err, size_t errlen)
 {
     if (naccounts == 0)
-        return fail(err, errlen, "no accounts to deliver to");
+        return error_text(err, errlen, "no accounts to deliver to");
     for (size_t i = 0; i < naccounts; i++) {
         char path[PATH_MAX];
         const char *why = maildir_account_problem(accounts[i]);
         if (why)
-            return fail(err, errlen, "%s: \"%s\"", why, accounts[i]);
+            return error_text(err, errlen, "%s: \"%s\"", why, accounts[i]);
         /* The longest path used: the account's tmp/ or new/ entry. */
         if (!build_path(path, data_dir, accounts[i], "tmp", "x") ||
             strlen(path) - 1 + MAILDIR_NAME_MAX > PATH_MAX)
-            return fail(err, errlen, "path too long for account %s", accounts[i]);
+            return error_text(err, errlen, "path too long for account %s", accounts[i]);
         if (maildir_ensure(data_dir, accounts[i], err, errlen) != 0)
             return -1;
     }
@@ -377,14 +366,14 @@ int maildir_deliver(const char *data_dir, const char *const *accounts, size_t na
     bool overflow;
     uint64_t size = total_size(parts, nparts, &overflow);
     if (overflow)
-        return fail(err, errlen, "message size overflows");
+        return error_text(err, errlen, "message size overflows");
     if (prepare(data_dir, accounts, naccounts, err, errlen) != 0)
         return -1;
     struct delivery d = {.data_dir = data_dir, .accounts = accounts, .count = naccounts,
                          .parts = parts, .nparts = nparts, .source = 0};
     d.targets = calloc(naccounts, sizeof *d.targets);
     if (!d.targets)
-        return fail(err, errlen, "out of memory");
+        return error_text(err, errlen, "out of memory");
     maildir_unique_name(size, d.name);
     mark_duplicates(&d);
     int rc = place(&d, err, errlen);
