@@ -56,7 +56,7 @@ static int write_synced(const char *path, const void *data, size_t len, char *er
                         size_t errlen)
 {
     struct iovec part = {.iov_base = (void *)data, .iov_len = len};
-    return maildir_write_file(path, O_TRUNC, MAILBOX_FILE_MODE, &part, 1, err, errlen);
+    return maildir_write_file(path, O_TRUNC, MAILBOX_FILE_MODE, 0, &part, 1, err, errlen);
 }
 
 int mbox_write_atomically(const char *dir, const char *name, const void *data, size_t len,

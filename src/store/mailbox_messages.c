@@ -361,20 +361,6 @@ int mailbox_expunge(struct mailbox *mb, const uint32_t *uids, size_t nuids,
 
 /* ---- Storing files into a folder ---- */
 
-static int write_file(int fd, const char *data, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, data, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        data += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* tmp/UNIQUE written, dated (mtime = internal date), fsynced, then renamed to cur/NAME and
  * cur/ fsynced: once this returns the message survives a crash. */
 static int store_file(const struct folder *f, const char *unique, const char *name,
@@ -384,29 +370,13 @@ static int store_file(const struct folder *f, const char *unique, const char *na
     mbox_path(tmp, f->path, "tmp", unique);
     msgfile_path(final, f, name, false);
     mbox_path(cur, f->path, "cur", NULL);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, MAILBOX_FILE_MODE);
-    if (fd < 0)
-        return error_text(err, errlen, "create %s: %s", tmp, strerror(errno));
-    struct timespec times[2] = {{.tv_sec = date}, {.tv_sec = date}};
-    const char *step = NULL;
-    if (write_file(fd, data, len) != 0)
-        step = "write";
-    else if (date != 0 && futimens(fd, times) != 0)
-        step = "set the date of";
-    else if (durable_fsync(fd) != 0)
-        step = "fsync";
-    int saved = errno;
-    if (close(fd) != 0 && !step) {
-        step = "close";
-        saved = errno;
-    }
-    if (!step && rename(tmp, final) != 0) {
-        step = "rename";
-        saved = errno;
-    }
-    if (step) {
+    struct iovec part = {.iov_base = (void *)data, .iov_len = len};
+    if (maildir_write_file(tmp, O_EXCL, MAILBOX_FILE_MODE, date, &part, 1, err, errlen) != 0)
+        return -1;
+    if (rename(tmp, final) != 0) {
+        int saved = errno;
         unlink(tmp);
-        return error_text(err, errlen, "%s %s: %s", step, tmp, strerror(saved));
+        return error_text(err, errlen, "rename %s: %s", tmp, strerror(saved));
     }
     if (durable_fsync_dir(cur) != 0)
         return error_text(err, errlen, "fsync %s: %s", cur, strerror(errno));

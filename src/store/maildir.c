@@ -192,15 +192,18 @@ static int write_parts(int fd, const struct iovec *parts, size_t nparts)
     }
 }
 
-int maildir_write_file(const char *path, int open_flags, unsigned mode,
+int maildir_write_file(const char *path, int open_flags, unsigned mode, time_t mtime,
                        const struct iovec *parts, size_t nparts, char *err, size_t errlen)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | open_flags, (mode_t)mode);
     if (fd < 0)
         return error_text(err, errlen, "create %s: %s", path, strerror(errno));
     const char *step = NULL;
+    struct timespec times[2] = {{.tv_sec = mtime}, {.tv_sec = mtime}};
     if (write_parts(fd, parts, nparts) != 0)
         step = "write";
+    else if (mtime != 0 && futimens(fd, times) != 0)
+        step = "set the date of";
     else if (durable_fsync(fd) != 0)
         step = "fsync";
     int saved = errno;
@@ -219,7 +222,7 @@ int maildir_write_file(const char *path, int open_flags, unsigned mode,
 static int write_copy(const char *path, const struct iovec *parts, size_t nparts, char *err,
                       size_t errlen)
 {
-    return maildir_write_file(path, O_EXCL, FILE_MODE, parts, nparts, err, errlen);
+    return maildir_write_file(path, O_EXCL, FILE_MODE, 0, parts, nparts, err, errlen);
 }
 
 static uint64_t total_size(const struct iovec *parts, size_t nparts, bool *overflow)

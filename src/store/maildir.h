@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
+#include <time.h>
 
 /* Longest host name text in a file name, after escaping; longer names are cut. */
 #define MAILDIR_HOST_TEXT_MAX 128
@@ -43,11 +44,12 @@ size_t maildir_escape_hostname(const char *host, char out[MAILDIR_HOST_TEXT_MAX]
 void maildir_unique_name(uint64_t size, char out[MAILDIR_NAME_MAX]);
 
 /*
- * Creates path (with extra open flags such as O_EXCL or O_TRUNC), writes the parts, fsyncs and
- * closes it; on any failure removes it and returns -1 with "step path: reason" in err. The one
- * durable-write routine of the store, shared with the mailbox layer.
+ * Creates path (with extra open flags such as O_EXCL or O_TRUNC), writes the parts, dates it
+ * (mtime, unless 0: IMAP's internal date), fsyncs and closes it; on any failure removes it and
+ * returns -1 with "step path: reason" in err. The one durable-write routine of the store, shared
+ * with the mailbox layer.
  */
-int maildir_write_file(const char *path, int open_flags, unsigned mode,
+int maildir_write_file(const char *path, int open_flags, unsigned mode, time_t mtime,
                        const struct iovec *parts, size_t nparts, char *err, size_t errlen);
 
 #endif
