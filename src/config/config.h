@@ -50,6 +50,23 @@
 #define CONFIG_DEFAULT_MAX_COMMANDS_BEFORE_MAIL 50
 #define CONFIG_MAX_COMMANDS_BEFORE_MAIL_LIMIT 10000
 
+/* IMAP session limits (imap.*). */
+#define CONFIG_DEFAULT_IMAP_MAX_SIZE (64ull << 20)     /* imap.request.max-size: an APPEND */
+#define CONFIG_MIN_IMAP_MAX_SIZE 1024
+#define CONFIG_MAX_IMAP_MAX_SIZE (1ull << 30)
+#define CONFIG_DEFAULT_IMAP_MAX_LINE (64u << 10)       /* a command with non-APPEND literals */
+#define CONFIG_DEFAULT_IMAP_MAX_LINE_BEFORE_LOGIN (8u << 10) /* LOGIN with literals */
+#define CONFIG_MIN_IMAP_MAX_LINE 1024
+#define CONFIG_MAX_IMAP_MAX_LINE (16u << 20)
+#define CONFIG_DEFAULT_IMAP_MAX_DEPTH 16               /* parenthesised nesting (SEARCH) */
+#define CONFIG_MAX_IMAP_MAX_DEPTH 64                   /* the parser's IMAP_DEPTH_HARD_MAX */
+#define CONFIG_DEFAULT_IMAP_MAX_ARGUMENTS 8192         /* argument nodes of one command */
+#define CONFIG_MAX_IMAP_MAX_ARGUMENTS (1u << 20)
+#define CONFIG_DEFAULT_IMAP_MAX_COMMANDS_BEFORE_LOGIN 20
+#define CONFIG_DEFAULT_IMAP_MAX_ERRORS 10              /* BAD replies, then BYE */
+#define CONFIG_DEFAULT_IMAP_IDLE_TIMEOUT_MS (30u * 60 * 1000) /* RFC 3501 5.4: at least 30m */
+#define CONFIG_DEFAULT_IMAP_IDLE_POLL_MS 2000          /* how often IDLE looks for changes */
+
 /* Bans and per-client limits (server.auto-ban.*, server.max-connections-per-client). */
 #define CONFIG_DEFAULT_AUTH_BAN_RATE "5/10m"
 #define CONFIG_DEFAULT_ABUSE_BAN_RATE "20/10m"
@@ -132,6 +149,19 @@ struct smtp_limits {
     uint32_t max_commands_before_mail; /* session.max-commands-before-mail (ours) */
 };
 
+struct imap_limits {
+    uint64_t max_size;                /* imap.request.max-size: one APPEND literal ([TOOBIG]) */
+    uint32_t max_line;                /* imap.request.max-line (ours): a command's lines and
+                                         non-APPEND literals */
+    uint32_t max_line_before_login;   /* imap.request.max-line-before-login (ours) */
+    uint32_t max_depth;               /* imap.request.max-depth (ours) */
+    uint32_t max_arguments;           /* imap.request.max-arguments (ours) */
+    uint32_t max_commands_before_login; /* imap.max-commands-before-login (ours), then BYE */
+    uint32_t max_errors;              /* imap.max-errors (ours): BAD replies, then BYE */
+    uint32_t idle_timeout_ms;         /* imap.timeout.idle: an IDLE command's idle timeout */
+    uint32_t idle_poll_ms;            /* imap.idle.poll-interval (ours) */
+};
+
 struct config {
     char source[256];             /* file name, or "<embedded default>" */
     char hostname[256];           /* server.hostname (default: the machine's host name) */
@@ -159,6 +189,7 @@ struct config {
     struct tls_settings tls;
     struct text_list tls_protocols;      /* server.tls.protocols as written */
     struct smtp_limits smtp;
+    struct imap_limits imap;
     struct client_table_policy client_policy; /* server.auto-ban.*, max-connections-per-client */
 };
 

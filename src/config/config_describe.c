@@ -86,6 +86,18 @@ static void describe_limits(const struct config *config, FILE *out)
     fprintf(out, "; rcpt.max-recipients %u; max-errors %u; max-commands-before-mail %u\n",
             (unsigned)smtp->max_recipients, (unsigned)smtp->max_errors,
             (unsigned)smtp->max_commands_before_mail);
+    const struct imap_limits *imap = &config->imap;
+    char idle[32], poll[32];
+    config_format_duration(imap->idle_timeout_ms, idle, sizeof idle);
+    config_format_duration(imap->idle_poll_ms, poll, sizeof poll);
+    fprintf(out, "imap: request.max-size %llu; request.max-line %u; "
+            "request.max-line-before-login %u; request.max-depth %u; request.max-arguments %u; "
+            "max-commands-before-login %u; max-errors %u; timeout.idle %s; "
+            "idle.poll-interval %s\n",
+            (unsigned long long)imap->max_size, (unsigned)imap->max_line,
+            (unsigned)imap->max_line_before_login, (unsigned)imap->max_depth,
+            (unsigned)imap->max_arguments, (unsigned)imap->max_commands_before_login,
+            (unsigned)imap->max_errors, idle, poll);
     const struct client_table_policy *policy = &config->client_policy;
     print_rate("auto-ban: auth.rate", &policy->auth, out);
     print_rate("; abuse.rate", &policy->abuse, out);

@@ -16,6 +16,7 @@ _Static_assert(_Generic(((struct config *)0)->workers, uint32_t: 1, default: 0),
 #define IS_U64(expr) _Generic((expr), uint64_t: 1, default: 0)
 _Static_assert(IS_U64(((struct config *)0)->smtp.max_message_size), "KEY_WIDE field");
 _Static_assert(IS_U64(((struct config *)0)->client_policy.ban_ms), "KEY_WIDE field");
+_Static_assert(IS_U64(((struct config *)0)->imap.max_size), "KEY_WIDE field");
 _Static_assert(_Generic(((struct config *)0)->client_policy.auth, struct ban_rule: 1), "KEY_RATE");
 /* KEY_CHOICE stores an int. */
 _Static_assert(sizeof(enum listener_protocol) == sizeof(int), "KEY_CHOICE field");
@@ -136,6 +137,28 @@ const struct key_spec config_server_keys[] = {
      SERVER_FIELD(smtp.max_commands_before_mail), .min = 1,
      .max = CONFIG_MAX_COMMANDS_BEFORE_MAIL_LIMIT,
      .fallback = CONFIG_DEFAULT_MAX_COMMANDS_BEFORE_MAIL},
+    {"imap.request.max-size", KEY_COUNT, SERVER_FIELD(imap.max_size), .size = KEY_WIDE,
+     .min = CONFIG_MIN_IMAP_MAX_SIZE, .max = CONFIG_MAX_IMAP_MAX_SIZE,
+     .fallback = CONFIG_DEFAULT_IMAP_MAX_SIZE},
+    {"imap.request.max-line", KEY_COUNT, SERVER_FIELD(imap.max_line),
+     .min = CONFIG_MIN_IMAP_MAX_LINE, .max = CONFIG_MAX_IMAP_MAX_LINE,
+     .fallback = CONFIG_DEFAULT_IMAP_MAX_LINE},
+    {"imap.request.max-line-before-login", KEY_COUNT, SERVER_FIELD(imap.max_line_before_login),
+     .min = CONFIG_MIN_IMAP_MAX_LINE, .max = CONFIG_MAX_IMAP_MAX_LINE,
+     .fallback = CONFIG_DEFAULT_IMAP_MAX_LINE_BEFORE_LOGIN},
+    {"imap.request.max-depth", KEY_COUNT, SERVER_FIELD(imap.max_depth), .min = 1,
+     .max = CONFIG_MAX_IMAP_MAX_DEPTH, .fallback = CONFIG_DEFAULT_IMAP_MAX_DEPTH},
+    {"imap.request.max-arguments", KEY_COUNT, SERVER_FIELD(imap.max_arguments), .min = 16,
+     .max = CONFIG_MAX_IMAP_MAX_ARGUMENTS, .fallback = CONFIG_DEFAULT_IMAP_MAX_ARGUMENTS},
+    {"imap.max-commands-before-login", KEY_COUNT, SERVER_FIELD(imap.max_commands_before_login),
+     .min = 1, .max = CONFIG_MAX_COMMANDS_BEFORE_MAIL_LIMIT,
+     .fallback = CONFIG_DEFAULT_IMAP_MAX_COMMANDS_BEFORE_LOGIN},
+    {"imap.max-errors", KEY_COUNT, SERVER_FIELD(imap.max_errors), .min = 1,
+     .max = CONFIG_MAX_ERRORS_LIMIT, .fallback = CONFIG_DEFAULT_IMAP_MAX_ERRORS},
+    {"imap.timeout.idle", KEY_DURATION, SERVER_FIELD(imap.idle_timeout_ms), .min = SECOND,
+     .max = DAY, .fallback = CONFIG_DEFAULT_IMAP_IDLE_TIMEOUT_MS},
+    {"imap.idle.poll-interval", KEY_DURATION, SERVER_FIELD(imap.idle_poll_ms), .min = 100,
+     .max = HOUR, .fallback = CONFIG_DEFAULT_IMAP_IDLE_POLL_MS},
     {"directory.accounts", KEY_TABLES, .tables = &config_account_tables},
     {"certificate", KEY_NAMED_TABLES, .tables = &config_certificate_tables},
     /* "TLSv1.2", "TLSv1.3" (older ones only when listed); OpenSSL's defaults for ciphers */

@@ -1,14 +1,12 @@
 /*
  * IDLE (RFC 2177). While idling, the session looks for changes every limits.idle_poll_ms on
  * the core's session timer, and once more when DONE arrives. Clients re-issue IDLE every 29
- * minutes, so an idling session's idle timeout is IMAP_IDLE_TIMEOUT_MS (RFC 3501 5.4's
- * 30-minute autologout minimum) instead of server.idle-timeout.
+ * minutes, so an idling session's idle timeout is imap.timeout.idle (30 minutes by default, RFC
+ * 3501 5.4's autologout minimum) instead of server.idle-timeout.
  */
 #include <strings.h>
 
 #include "imap/imap_internal.h"
-
-#define IMAP_IDLE_TIMEOUT_MS (30u * 60u * 1000u)
 
 void imap_idle_poll(struct imap_session *s)
 {
@@ -34,7 +32,7 @@ void imap_cmd_idle(struct imap_session *s, struct imap_cmd *cmd)
     imap_send_updates(s);
     imap_flush(s);
     s->mode = IMAP_INPUT_IDLE;
-    conn_set_idle_timeout(s->conn, IMAP_IDLE_TIMEOUT_MS);
+    conn_set_idle_timeout(s->conn, s->limits.idle_timeout_ms);
     if (s->state == IMAP_SELECTED)
         conn_session_timer(s->conn, s->limits.idle_poll_ms); /* no mailbox: nothing to watch */
 }

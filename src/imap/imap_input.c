@@ -23,13 +23,13 @@
 /* The limit for the text of a command (its lines, and literals except APPEND's message). */
 static size_t line_limit(const struct imap_session *s)
 {
-    return s->state == IMAP_NOT_AUTH ? s->limits.line_max_preauth : s->limits.line_max;
+    return s->state == IMAP_NOT_AUTH ? s->limits.max_line_before_login : s->limits.max_line;
 }
 
 void imap_reset_command(struct imap_session *s)
 {
     strbuf_reset(&s->cmd);
-    if (s->cmd.cap > 4 * IMAP_LINE_MAX)
+    if (s->cmd.cap > 4 * (size_t)s->limits.max_line)
         strbuf_free(&s->cmd); /* an APPEND's message buffer is not kept */
     s->line_start = 0;
     s->literal_left = 0;
@@ -67,7 +67,7 @@ static bool is_append(const struct imap_session *s)
 static void start_literal(struct imap_session *s, enum imap_literal_kind kind, uint64_t n)
 {
     bool append = is_append(s);
-    bool fits = append ? s->append_bytes + n <= s->limits.append_max
+    bool fits = append ? s->append_bytes + n <= s->limits.max_size
                        : s->cmd.len + 2 + n <= line_limit(s);
     if (!fits && !s->refusal)
         s->refusal = append ? "NO [TOOBIG] message too large" : "BAD [TOOBIG] literal too large";
@@ -146,9 +146,13 @@ static size_t line_input(struct imap_session *s, const uint8_t *data, size_t len
     size_t take = n ? n : len;
     size_t content = n ? take - 1 : take; /* the LF is never kept */
     size_t limit = s->mode == IMAP_INPUT_COMMAND ? line_limit(s) + s->append_bytes
-                                                 : s->limits.line_max_preauth;
-    if (!s->discarding && s->cmd.len + content > limit)
+                                                 : s->limits.max_line_before_login;
+    if (!s->discarding && s->cmd.len + content > limit) {
+        /* Keep what fits: the refusal must carry the command's tag, or the client waits. */
+        if (s->cmd.len < limit)
+            strbuf_append(&s->cmd, data, limit - s->cmd.len);
         s->discarding = true;
+    }
     if (!s->discarding)
         strbuf_append(&s->cmd, data, content);
     if (n == 0)

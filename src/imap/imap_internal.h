@@ -13,35 +13,23 @@
 #include <stdint.h>
 
 #include "auth/directory.h"
+#include "config/config.h"
 #include "imap/imap_parse.h"
 #include "net/conn.h"
 #include "store/mailbox.h"
 #include "util/strbuf.h"
 
-struct config;
 
-/* ---- limits (named here; each becomes a configuration key when the lead wires them) ---- */
+/* ---- fixed limits (the configurable ones are struct imap_limits in config.h) ---- */
 
-#define IMAP_LINE_MAX (64u * 1024)            /* a command: its lines and non-APPEND literals */
-#define IMAP_LINE_MAX_PREAUTH (8u * 1024)     /* the same before login: LOGIN with literals */
-#define IMAP_APPEND_MAX (64ull * 1024 * 1024) /* one APPEND message literal ([TOOBIG] above) */
-#define IMAP_DEPTH_MAX 16                     /* parenthesised list nesting (SEARCH groups) */
-#define IMAP_ARGS_MAX 8192                    /* argument nodes of one command */
-#define IMAP_COMMANDS_PREAUTH_MAX 20          /* commands before login, then BYE */
-#define IMAP_ERRORS_MAX 10                    /* BAD replies, then BYE (and an abuse report) */
-#define IMAP_IDLE_POLL_MS 2000                /* how often an IDLE session looks for changes */
+_Static_assert(CONFIG_MAX_IMAP_MAX_DEPTH <= IMAP_DEPTH_HARD_MAX,
+               "imap.request.max-depth must stay within what the parser allows");
+
 #define IMAP_FAILURE_DELAY_MIN_MS 250         /* a failed login is answered after this ... */
 #define IMAP_FAILURE_DELAY_SPREAD_MS 500      /* ... plus up to this much, at random */
 #define IMAP_OUTPUT_CHUNK (64u * 1024)        /* responses are written in pieces this big */
 #define IMAP_FETCH_ATTS_MAX 64                /* attributes in one FETCH */
 #define IMAP_HEADER_FIELDS_MAX 256            /* names in one HEADER.FIELDS list */
-
-struct imap_limits {
-    size_t line_max, line_max_preauth;
-    uint64_t append_max;
-    unsigned depth_max, args_max, commands_preauth_max, errors_max;
-    uint32_t idle_poll_ms;
-};
 
 /* Protocol states (RFC 3501 3). Every change goes through imap_set_state(). */
 enum imap_state {

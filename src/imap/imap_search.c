@@ -247,7 +247,7 @@ void imap_cmd_search(struct imap_session *s, struct imap_cmd *cmd)
     struct imap_search q = {0};
     struct search_sets sets = {0};
     enum imap_parse_status st = nodes ? imap_parse_search(cmd->args, cmd->nargs,
-                                                          s->limits.depth_max, nodes, cap, &q)
+                                                          s->limits.max_depth, nodes, cap, &q)
                                       : IMAP_PARSE_TOO_MANY_ARGS;
     if (st == IMAP_PARSE_UNKNOWN && q.charset && q.nnodes == 0)
         imap_result(s, cmd, IMAP_NO, "[BADCHARSET (UTF-8 US-ASCII)] unsupported charset");

@@ -71,7 +71,7 @@ void imap_flush_if_large(struct imap_session *s)
 void imap_count_error(struct imap_session *s)
 {
     s->errors++;
-    if (s->limits.errors_max && s->errors > s->limits.errors_max && s->ending == IMAP_END_NONE)
+    if (s->limits.max_errors && s->errors > s->limits.max_errors && s->ending == IMAP_END_NONE)
         s->ending = IMAP_END_ERRORS;
 }
 
@@ -247,18 +247,18 @@ static void dispatch(struct imap_session *s, const struct imap_command *parsed)
 
 void imap_run_command(struct imap_session *s, char *buf, size_t len)
 {
-    size_t cap = len + 1 < s->limits.args_max ? len + 1 : s->limits.args_max;
+    size_t cap = len + 1 < s->limits.max_arguments ? len + 1 : s->limits.max_arguments;
     struct imap_arg *args = malloc(cap * sizeof *args);
     if (!args) {
         untagged_bad(s, "out of memory");
         return;
     }
-    struct imap_parse_limits lim = {.max_args = cap, .max_depth = s->limits.depth_max,
-                                    .max_literal = s->limits.append_max};
+    struct imap_parse_limits lim = {.max_args = cap, .max_depth = s->limits.max_depth,
+                                    .max_literal = s->limits.max_size};
     struct imap_command parsed;
     enum imap_parse_status st = imap_parse_command(buf, len, &lim, args, &parsed);
     /* Empty lines count too: they cost the client nothing and must not be free to repeat. */
-    if (s->state == IMAP_NOT_AUTH && ++s->commands_preauth > s->limits.commands_preauth_max) {
+    if (s->state == IMAP_NOT_AUTH && ++s->commands_preauth > s->limits.max_commands_before_login) {
         s->ending = IMAP_END_PREAUTH;
     } else if (st == IMAP_PARSE_BAD_TAG) {
         untagged_bad(s, imap_parse_status_text(st));
@@ -291,7 +291,7 @@ bool imap_enforce_ending(struct imap_session *s)
         break;
     case IMAP_END_PREAUTH:
         conn_log_begin(s->conn, &line, LOG_WARN, "imap_command_limit");
-        log_uint(&line, "limit", s->limits.commands_preauth_max);
+        log_uint(&line, "limit", s->limits.max_commands_before_login);
         log_end(&line);
         conn_printf(s->conn, "* BYE too many commands before login\r\n");
         conn_close(s->conn);
@@ -369,20 +369,6 @@ void imap_login_ok(struct imap_session *s, const struct account *account,
 
 /* ---- lifetime ---- */
 
-static void default_limits(struct imap_limits *l)
-{
-    *l = (struct imap_limits){
-        .line_max = IMAP_LINE_MAX,
-        .line_max_preauth = IMAP_LINE_MAX_PREAUTH,
-        .append_max = IMAP_APPEND_MAX,
-        .depth_max = IMAP_DEPTH_MAX,
-        .args_max = IMAP_ARGS_MAX,
-        .commands_preauth_max = IMAP_COMMANDS_PREAUTH_MAX,
-        .errors_max = IMAP_ERRORS_MAX,
-        .idle_poll_ms = IMAP_IDLE_POLL_MS,
-    };
-}
-
 static void *imap_open(struct conn *conn)
 {
     struct imap_session *s = calloc(1, sizeof *s);
@@ -390,7 +376,7 @@ static void *imap_open(struct conn *conn)
         return NULL;
     s->config = conn_config(conn);
     s->conn = conn;
-    default_limits(&s->limits);
+    s->limits = s->config->imap;
     s->state = IMAP_NOT_AUTH;
     s->mode = IMAP_INPUT_COMMAND;
     strbuf_append_str(&s->out, "* OK [CAPABILITY ");

@@ -835,6 +835,35 @@ def test_line_and_literal_limits(server):
         assert c.line().startswith(b"* BAD")
 
 
+def test_configured_imap_limits(start_postern, secret):
+    """The imap.* limits come from the configuration, not from the defaults."""
+    imap, imaps = free_port(), free_port()
+    srv = start_postern(config(
+        listener("imap", imap) + listener("imaps", imaps, implicit=True), secret,
+        server_extra='[imap]\nmax-errors = 2\nmax-commands-before-login = 3\n'
+                     '[imap.request]\nmax-size = 2048\nmax-line-before-login = 1024\n'
+                     'max-line = 2048\nmax-depth = 2\n'))
+    with Raw(imap) as c:
+        c.send(b"a1 NOOP " + b"x" * 1100 + b"\r\n")  # over 1 KiB before login
+        assert c.until("a1 ")[-1].startswith(b"a1 BAD [TOOBIG]")
+        for tag in ("a2", "a3", "a4"):  # a refused line is no command: these are three
+            assert c.cmd(tag, "NOOP")[-1] == f"{tag} OK NOOP completed".encode()
+        c.send("a5 NOOP\r\n")
+        assert c.line() == b"* BYE too many commands before login"
+        assert c.closed()
+    with Raw(imaps, tls=True) as c:
+        c.login()
+        assert c.cmd("b1", "APPEND INBOX {3000}")[-1].startswith(b"b1 NO [TOOBIG]")
+        c.send(b"b2 LIST \"\" " + b"x" * 2100 + b"\r\n")
+        assert c.until("b2 ")[-1].startswith(b"b2 BAD [TOOBIG]")
+        c.cmd("b3", "SELECT INBOX")
+        assert c.cmd("b4", "SEARCH NOT NOT NOT ALL")[-1].startswith(b"b4 BAD")
+        c.send("b5 FROBNICATE\r\n")  # the third BAD (b2, b4, b5): past max-errors = 2
+        assert c.line().startswith(b"b5 BAD")
+        assert c.line() == b"* BYE too many errors"
+        assert c.closed()
+
+
 def test_pipelined_commands_and_split_writes(server):
     deliver(server, "pipelined")
     with Raw(server.imaps, tls=True) as c:

@@ -481,6 +481,33 @@ static void test_duplicate_binds(void **state)
                    "server.listener.a.bind: [::1]:25 is already bound by listener a (line 2)");
 }
 
+static void test_imap_limits(void **state)
+{
+    (void)state;
+    struct loaded l = load_clean(SMTP_LISTENER);
+    const struct imap_limits *imap = &l.config->imap;
+    assert_int_equal(imap->max_size, CONFIG_DEFAULT_IMAP_MAX_SIZE);
+    assert_int_equal(imap->max_line, CONFIG_DEFAULT_IMAP_MAX_LINE);
+    assert_int_equal(imap->max_line_before_login, CONFIG_DEFAULT_IMAP_MAX_LINE_BEFORE_LOGIN);
+    assert_int_equal(imap->max_depth, CONFIG_DEFAULT_IMAP_MAX_DEPTH);
+    assert_int_equal(imap->max_arguments, CONFIG_DEFAULT_IMAP_MAX_ARGUMENTS);
+    assert_int_equal(imap->max_commands_before_login,
+                     CONFIG_DEFAULT_IMAP_MAX_COMMANDS_BEFORE_LOGIN);
+    assert_int_equal(imap->max_errors, CONFIG_DEFAULT_IMAP_MAX_ERRORS);
+    assert_int_equal(imap->idle_timeout_ms, 30 * 60 * 1000);
+    assert_int_equal(imap->idle_poll_ms, CONFIG_DEFAULT_IMAP_IDLE_POLL_MS);
+    release(&l);
+    l = load_clean("[imap]\ntimeout.idle = \"29m\"\nidle.poll-interval = \"500ms\"\n"
+                   "[imap.request]\nmax-size = 1048576\nmax-depth = 64\n" SMTP_LISTENER);
+    assert_int_equal(l.config->imap.max_size, 1048576);
+    assert_int_equal(l.config->imap.max_depth, 64);
+    assert_int_equal(l.config->imap.idle_timeout_ms, 29 * 60 * 1000);
+    assert_int_equal(l.config->imap.idle_poll_ms, 500);
+    release(&l);
+    EXPECT_REFUSED("[imap.request]\nmax-depth = 65\n" SMTP_LISTENER, "imap.request.max-depth");
+    EXPECT_REFUSED("[imap.request]\nmax-line = 100\n" SMTP_LISTENER, "imap.request.max-line");
+}
+
 static void test_listener_errors(void **state)
 {
     (void)state;
@@ -1092,6 +1119,7 @@ int main(void)
         cmocka_unit_test(test_bad_binds),
         cmocka_unit_test(test_duplicate_binds),
         cmocka_unit_test(test_listener_errors),
+        cmocka_unit_test(test_imap_limits),
         cmocka_unit_test(test_listener_ids),
         cmocka_unit_test(test_all_errors_collected),
         cmocka_unit_test(test_unknown_keys),
