@@ -147,11 +147,16 @@ static void compile_netsets(struct loader *ld)
         if (!netset_compile(sets[i]))
             config_error(ld, 0, NULL, "out of memory");
     }
+    bool ok = netset_add_set(config->exempt_networks, config->allowed_networks) &&
+              netset_add_set(config->exempt_networks, config->trusted_networks);
     for (size_t i = 0; i < config->nlisteners; i++) {
         struct netset *own = config->listeners[i].own_trusted;
         if (own && !netset_compile(own))
-            config_error(ld, 0, NULL, "out of memory");
+            ok = false;
+        ok = ok && netset_add_set(config->exempt_networks, config->listeners[i].trusted);
     }
+    if (!ok || !netset_compile(config->exempt_networks))
+        config_error(ld, 0, NULL, "out of memory");
 }
 
 static struct config *new_config(struct loader *ld, const char *source)
@@ -168,6 +173,7 @@ static struct config *new_config(struct loader *ld, const char *source)
     new_netset(ld, &config->trusted_networks);
     new_netset(ld, &config->blocked_networks);
     new_netset(ld, &config->allowed_networks);
+    new_netset(ld, &config->exempt_networks);
     if (!(config->directory = directory_new()))
         config_error(ld, 0, NULL, "out of memory");
     return config;
@@ -264,6 +270,7 @@ void config_free(struct config *config)
     netset_free(config->trusted_networks);
     netset_free(config->blocked_networks);
     netset_free(config->allowed_networks);
+    netset_free(config->exempt_networks);
     directory_free(config->directory);
     config_free_tls(config);
     free(config);

@@ -181,6 +181,9 @@ struct config {
 
     struct netset *blocked_networks; /* server.blocked-networks: refused at connect */
     struct netset *allowed_networks; /* server.allowed-networks: never blocked nor banned */
+    /* Derived: allowed networks and every trusted list (global and per listener). Proxies and
+     * the operator's networks are never banned nor limited per client: one lookup. */
+    struct netset *exempt_networks;
 
     struct listener_config *listeners;
     size_t nlisteners;

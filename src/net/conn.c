@@ -469,16 +469,8 @@ static void log_connect(const struct conn *conn)
  * a proxy carries many clients, and an operator's own networks must stay reachable. */
 static bool client_exempt(const struct conn *conn)
 {
-    const struct config *config = conn_config(conn);
-    const struct sockaddr *client = (const struct sockaddr *)&conn->info.client;
-    if (netset_contains_sockaddr(config->allowed_networks, client) ||
-        netset_contains_sockaddr(config->trusted_networks, client))
-        return true;
-    for (size_t i = 0; i < config->nlisteners; i++) {
-        if (netset_contains_sockaddr(config->listeners[i].trusted, client))
-            return true;
-    }
-    return false;
+    return netset_contains_sockaddr(conn_config(conn)->exempt_networks,
+                                    (const struct sockaddr *)&conn->info.client);
 }
 
 /* A refusal at session start: logged, then the service's goodbye. */

@@ -3,6 +3,7 @@
  * sorted, disjoint [first, last] ranges per family so that a lookup is one binary search.
  */
 #include "netset/netset.h"
+#include "util/array.h"
 
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -344,16 +345,11 @@ void netset_free(struct netset *set)
 
 static bool reserve_entry(struct netset *set)
 {
-    if (set->count < set->capacity)
-        return true;
-    size_t capacity = set->capacity ? set->capacity * 2 : 8;
-    if (capacity > SIZE_MAX / sizeof *set->entries)
+    struct netset_cidr *room = array_make_room(set->entries, set->count, &set->capacity,
+                                               sizeof *room, 8);
+    if (!room)
         return false;
-    struct netset_cidr *grown = realloc(set->entries, capacity * sizeof *grown);
-    if (grown == NULL)
-        return false;
-    set->entries = grown;
-    set->capacity = capacity;
+    set->entries = room;
     return true;
 }
 
@@ -371,6 +367,17 @@ enum netset_status netset_add(struct netset *set, const char *text, size_t len, 
     set->entries[set->count++] = cidr;
     set->compiled = false;
     return status;
+}
+
+bool netset_add_set(struct netset *set, const struct netset *from)
+{
+    for (size_t i = 0; from && i < from->count; i++) {
+        if (!reserve_entry(set))
+            return false;
+        set->entries[set->count++] = from->entries[i];
+        set->compiled = false;
+    }
+    return true;
 }
 
 static int compare_range4(const void *a, const void *b)

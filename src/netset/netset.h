@@ -75,6 +75,9 @@ enum netset_status netset_add(struct netset *set, const char *text, size_t len, 
  * last netset_add(). Returns false when out of memory; the set then stays correct but slow.
  */
 bool netset_compile(struct netset *set);
+/* Adds every entry of from (NULL adds nothing), for a union of sets; false when out of memory
+ * (set then holds some of them). Compile afterwards. */
+bool netset_add_set(struct netset *set, const struct netset *from);
 
 /* A NULL or empty set contains nothing. */
 bool netset_contains(const struct netset *set, const struct proxy_ip *addr);

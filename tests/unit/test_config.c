@@ -261,6 +261,14 @@ static void test_list_or_string(void **state)
     assert_string_equal(b->binds[1].text, "[::1]:2001");
     assert_int_equal(b->protocol, PROTOCOL_IMAP);
     assert_int_equal(b->trust_source, TRUST_GLOBAL);
+    /* Exempt from bans and per-client limits: allowed, global and per-listener trusted. */
+    const struct netset *exempt = l.config->exempt_networks;
+    assert_true(trusts(exempt, "198.51.100.7"));
+    assert_true(trusts(exempt, "2001:db8::1"));
+    assert_true(trusts(exempt, "10.1.2.3"));
+    assert_true(trusts(exempt, "::1"));
+    assert_false(trusts(exempt, "192.0.2.9")); /* blocked is not exempt */
+    assert_false(trusts(exempt, "198.51.100.8"));
     release(&l);
 }
 

@@ -478,6 +478,26 @@ static void test_add_after_lookup_and_compile(void **state)
     netset_free(set);
 }
 
+static void test_union_of_sets(void **state)
+{
+    (void)state;
+    struct netset *a = SET_OF("10.0.0.0/8", "::1"), *b = SET_OF("192.0.2.7");
+    struct netset *both = netset_new();
+    assert_true(netset_add_set(both, a));
+    assert_true(netset_add_set(both, b));
+    assert_true(netset_add_set(both, NULL));
+    assert_true(netset_compile(both));
+    assert_int_equal(netset_count(both), 3);
+    assert_true(has(both, "10.9.8.7"));
+    assert_true(has(both, "::1"));
+    assert_true(has(both, "192.0.2.7"));
+    assert_false(has(both, "192.0.2.8"));
+    assert_int_equal(netset_count(a), 2); /* the sources are left alone */
+    netset_free(a);
+    netset_free(b);
+    netset_free(both);
+}
+
 static void test_contains_sockaddr(void **state)
 {
     (void)state;
@@ -760,6 +780,7 @@ int main(void)
         cmocka_unit_test(test_one_address_gap_stays_open),
         cmocka_unit_test(test_adjacent_halves_cover_everything),
         cmocka_unit_test(test_add_after_lookup_and_compile),
+        cmocka_unit_test(test_union_of_sets),
         cmocka_unit_test(test_contains_sockaddr),
         cmocka_unit_test(test_unknown_family_not_contained),
         cmocka_unit_test(test_cidr_contains),
