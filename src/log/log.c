@@ -7,7 +7,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/decimal.h"
 #include "util/json.h"
+
+/* Room for a timestamp: "YYYY-MM-DDTHH:MM:SS" (kept per second) and ".mmmZ". */
+#define LOG_STAMP_MAX 32
 
 /* Set once at start-up, before any worker thread exists; only fd changes later (reopen). */
 static struct {
@@ -88,38 +92,48 @@ static void append_char(struct log_line *line, char c)
     append(line, &c, 1);
 }
 
-static bool logfmt_needs_quotes(const uint8_t *v, size_t len)
+/* What a value byte asks of the writer. Most values (addresses, ids, listener names) have
+ * neither, and are copied whole. */
+enum { NEEDS_QUOTES = 1, NEEDS_ESCAPE = 2 };
+
+static unsigned byte_needs(uint8_t c)
 {
-    if (len == 0)
-        return true;
-    for (size_t i = 0; i < len; i++) {
-        if (v[i] <= ' ' || v[i] == '=' || v[i] == '"' || v[i] == '\\' || v[i] >= 0x7F)
-            return true;
-    }
-    return false;
+    if (c > ' ' && c < 0x7F && c != '=' && c != '"' && c != '\\')
+        return 0;
+    if (c == ' ' || c == '=')
+        return NEEDS_QUOTES; /* logfmt quotes them; nothing to escape */
+    return NEEDS_QUOTES | NEEDS_ESCAPE;
 }
 
-/* Escapes for both formats: quotes, backslashes, control bytes and invalid UTF-8. */
+/* Escapes for both formats: quotes, backslashes, control bytes and invalid UTF-8. Runs of
+ * bytes that need nothing are copied at once. */
 static void append_escaped(struct log_line *line, const uint8_t *v, size_t len)
 {
-    char tmp[8];
-    for (size_t i = 0; i < len;) {
-        size_t n = utf8_sequence_length(v + i, len - i);
+    static const char hex[] = "0123456789abcdef";
+    size_t i = 0;
+    while (i < len) {
+        size_t run = i;
+        while (run < len && !(byte_needs(v[run]) & NEEDS_ESCAPE))
+            run++;
+        append(line, (const char *)v + i, run - i);
+        if (run == len)
+            return;
+        i = run;
         uint8_t c = v[i];
-        if (c == '"' || c == '\\') {
-            append_char(line, '\\');
-            append_char(line, (char)c);
-        } else if (c == '\n') {
-            append(line, "\\n", 2);
-        } else if (n == 1 && c >= 0x20 && c != 0x7F) {
-            append_char(line, (char)c);
-        } else if (n > 1) {
+        size_t n = c >= 0x80 ? utf8_sequence_length(v + i, len - i) : 0;
+        if (n > 0) {
             append(line, (const char *)v + i, n);
             i += n;
             continue;
+        }
+        if (c == '"' || c == '\\') {
+            char pair[2] = {'\\', (char)c};
+            append(line, pair, 2);
+        } else if (c == '\n') {
+            append(line, "\\n", 2);
         } else {
-            snprintf(tmp, sizeof tmp, "\\u%04x", c);
-            append(line, tmp, 6);
+            char code[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
+            append(line, code, sizeof code);
         }
         i++;
     }
@@ -142,11 +156,18 @@ void log_strn(struct log_line *line, const char *key, const void *value, size_t 
 {
     if (line->skip)
         return;
+    const uint8_t *v = value;
+    unsigned needs = 0;
+    for (size_t i = 0; i < len; i++)
+        needs |= byte_needs(v[i]);
     append_key(line, key);
-    bool quote = log_settings.format == LOG_FORMAT_JSON || logfmt_needs_quotes(value, len);
+    bool quote = log_settings.format == LOG_FORMAT_JSON || len == 0 || (needs & NEEDS_QUOTES);
     if (quote)
         append_char(line, '"');
-    append_escaped(line, value, len);
+    if (needs & NEEDS_ESCAPE)
+        append_escaped(line, v, len);
+    else
+        append(line, value, len);
     if (quote)
         append_char(line, '"');
 }
@@ -160,10 +181,9 @@ void log_uint(struct log_line *line, const char *key, uint64_t value)
 {
     if (line->skip)
         return;
-    char text[24];
-    int n = snprintf(text, sizeof text, "%llu", (unsigned long long)value);
+    char text[DECIMAL_MAX];
     append_key(line, key);
-    append(line, text, (size_t)n);
+    append(line, text, (size_t)(decimal_write(text, value) - text));
 }
 
 void log_bool(struct log_line *line, const char *key, bool value)
@@ -174,19 +194,39 @@ void log_bool(struct log_line *line, const char *key, bool value)
     append(line, value ? "true" : "false", value ? 4 : 5);
 }
 
+/* "2026-11-21T10:00:00.123Z". The part up to the seconds changes once a second, so each thread
+ * keeps it instead of calling gmtime_r and strftime for every line. */
+static size_t format_timestamp(char stamp[LOG_STAMP_MAX])
+{
+    static _Thread_local struct {
+        time_t second;
+        char text[LOG_STAMP_MAX];
+        size_t len;
+    } cached = {-1, "", 0};
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (ts.tv_sec != cached.second) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        cached.len = strftime(cached.text, sizeof cached.text, "%Y-%m-%dT%H:%M:%S", &tm);
+        cached.second = ts.tv_sec;
+    }
+    memcpy(stamp, cached.text, cached.len);
+    char *p = stamp + cached.len;
+    *p++ = '.';
+    p = decimal_write_fixed(p, (uint64_t)ts.tv_nsec / 1000000, 3);
+    *p++ = 'Z';
+    return (size_t)(p - stamp);
+}
+
 void log_begin(struct log_line *line, enum log_level level, const char *event)
 {
     line->len = 0;
     line->skip = !log_enabled(level);
     if (line->skip)
         return;
-    struct timespec ts;
-    struct tm tm;
-    char stamp[40];
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t)snprintf(stamp + n, sizeof stamp - n, ".%03ldZ", ts.tv_nsec / 1000000);
+    char stamp[LOG_STAMP_MAX];
+    size_t n = format_timestamp(stamp);
     if (log_settings.format == LOG_FORMAT_JSON) {
         append(line, "{\"ts\":\"", 7);
         append(line, stamp, n);

@@ -1,8 +1,9 @@
 #include "net/client_info.h"
 
 #include <netinet/in.h>
-#include <stdio.h>
 #include <string.h>
+
+#include "util/decimal.h"
 
 static bool sockaddr_to_proxy_ip(const struct sockaddr_storage *addr, struct proxy_ip *ip,
                                  uint16_t *port)
@@ -51,31 +52,38 @@ void sockaddr_unmap(struct sockaddr_storage *addr)
     sockaddr_from_proxy(addr, &ip, port);
 }
 
-void sockaddr_format(const struct sockaddr_storage *addr, char *endpoint, size_t endpoint_len,
-                     char *ip_text, size_t ip_len)
+void sockaddr_format(const struct sockaddr_storage *addr, char endpoint[CLIENT_ENDPOINT_TEXT_MAX],
+                     char ip_text[PROXY_IP_TEXT_MAX])
 {
     struct proxy_ip ip;
     uint16_t port;
     char text[PROXY_IP_TEXT_MAX] = "unknown";
+    size_t len = sizeof "unknown" - 1;
     bool ok = sockaddr_to_proxy_ip(addr, &ip, &port);
     if (ok) {
         proxy_ip_unmap(&ip);
-        proxy_ip_format(&ip, text);
+        len = proxy_ip_format(&ip, text);
     }
     if (ip_text)
-        snprintf(ip_text, ip_len, "%s", text);
+        memcpy(ip_text, text, len + 1);
     if (!endpoint)
         return;
-    if (!ok)
-        snprintf(endpoint, endpoint_len, "unknown");
-    else if (ip.family == PROXY_FAM_INET6)
-        snprintf(endpoint, endpoint_len, "[%s]:%u", text, port);
-    else
-        snprintf(endpoint, endpoint_len, "%s:%u", text, port);
+    char *p = endpoint;
+    bool brackets = ok && ip.family == PROXY_FAM_INET6;
+    if (brackets)
+        *p++ = '[';
+    memcpy(p, text, len);
+    p += len;
+    if (brackets)
+        *p++ = ']';
+    if (ok) {
+        *p++ = ':';
+        p = decimal_write(p, port);
+    }
+    *p = '\0';
 }
 
 void client_info_format(struct client_info *info)
 {
-    sockaddr_format(&info->client, info->client_text, sizeof info->client_text, info->client_ip,
-                    sizeof info->client_ip);
+    sockaddr_format(&info->client, info->client_text, info->client_ip);
 }

@@ -55,9 +55,10 @@ static inline bool client_is_secure(const struct client_info *info)
     return info->tls.origin != TLS_NONE;
 }
 
-/* Formats a socket address as "ip:port" / "[ip]:port" and "ip"; v4-mapped become IPv4. */
-void sockaddr_format(const struct sockaddr_storage *addr, char *endpoint, size_t endpoint_len,
-                     char *ip, size_t ip_len);
+/* Formats a socket address as "ip:port" / "[ip]:port" and "ip" (either may be
+ * NULL); v4-mapped become IPv4. */
+void sockaddr_format(const struct sockaddr_storage *addr, char endpoint[CLIENT_ENDPOINT_TEXT_MAX],
+                     char ip[PROXY_IP_TEXT_MAX]);
 /* Turns ::ffff:a.b.c.d into an AF_INET address; other addresses are left alone. */
 void sockaddr_unmap(struct sockaddr_storage *addr);
 /* Builds a socket address from a PROXY header address. */

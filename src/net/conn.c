@@ -595,7 +595,7 @@ static void init_endpoints(struct conn *conn, const struct sockaddr_storage *pee
 {
     conn->info.peer = *peer;
     sockaddr_unmap(&conn->info.peer);
-    sockaddr_format(&conn->info.peer, conn->info.peer_text, sizeof conn->info.peer_text, NULL, 0);
+    sockaddr_format(&conn->info.peer, conn->info.peer_text, NULL);
 }
 
 static void refuse_over_limit(struct conn *conn, const char *limit, bool trusted_peer)

@@ -142,8 +142,8 @@ static size_t build_received(const struct smtp_session *s, const struct conn *co
         snprintf(tls_text, sizeof tls_text, "%s=%s", tls->version[0] ? "version" : "cipher",
                  tls->version[0] ? tls->version : tls->cipher);
     if (conn->info.proxied) {
-        char endpoint[CLIENT_ENDPOINT_TEXT_MAX], ip[PROXY_IP_TEXT_MAX];
-        sockaddr_format(&conn->info.peer, endpoint, sizeof endpoint, ip, sizeof ip);
+        char ip[PROXY_IP_TEXT_MAX];
+        sockaddr_format(&conn->info.peer, NULL, ip);
         snprintf(via, sizeof via, "via proxy %s", ip);
     }
     int n = snprintf(out, cap, "Received: from %s (%s)\r\n\tby %s (postern) with %s id %s",
