@@ -53,6 +53,17 @@ void worker_conn_added(struct worker *worker, struct conn *conn)
     worker->nconns++;
 }
 
+/* After a burst, glibc keeps the freed connection memory. Giving it back walks the heap, so it
+ * waits until the worker has had no connection for a moment, not each time the last one closes
+ * (which, at a low concurrency, is nearly every connection). */
+static void on_trim_timer(struct event_loop *loop, struct timer *timer)
+{
+    (void)loop;
+    struct worker *worker = container_of(timer, struct worker, trim_timer);
+    if (worker->nconns == 0)
+        malloc_trim(0);
+}
+
 void worker_conn_removed(struct worker *worker, struct conn *conn)
 {
     if (conn->prev)
@@ -62,9 +73,8 @@ void worker_conn_removed(struct worker *worker, struct conn *conn)
     if (conn->next)
         conn->next->prev = conn->prev;
     worker->nconns--;
-    /* After a burst, glibc keeps the freed connection memory; give it back once idle. */
-    if (worker->nconns == 0)
-        malloc_trim(0);
+    if (worker->nconns == 0 && !timer_armed(&worker->trim_timer))
+        timer_start(worker->loop, &worker->trim_timer, WORKER_TRIM_DELAY_MS, on_trim_timer);
     worker_maybe_stop(worker);
 }
 

@@ -48,6 +48,9 @@ struct accept_watch {
 
 struct conn;
 
+/* How long a worker stays without connections before it returns freed memory to the system. */
+#define WORKER_TRIM_DELAY_MS 250
+
 struct worker {
     unsigned index;
     struct event_loop *loop;
@@ -61,6 +64,7 @@ struct worker {
     unsigned jobs_in_flight;       /* offloaded work whose completion this loop still runs */
     bool draining;
     struct timer drain_timer;
+    struct timer trim_timer;       /* returns freed memory once the worker is idle */
 };
 
 struct worker *workers_start(struct server_shared *shared, unsigned count);
