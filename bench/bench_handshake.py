@@ -8,7 +8,8 @@ would make the header look dearer than it is.
 
 The two kinds of run alternate (plain, proxied, plain, ...) so that drift on a shared machine
 hits both; the figure is the median of the rounds. Printed: sessions per second, server CPU
-per session (from /proc/PID/stat), greeting latency, and the overhead of the header.
+per session (from /proc/PID/task/*/schedstat, in nanoseconds), greeting latency, and the
+overhead of the header.
 Target: overhead under 3%. Nothing is asserted.
 """
 import argparse
@@ -25,14 +26,14 @@ CLIENT_SOURCES = "127.0.2.1-127.0.2.200"
 
 
 def measure(tool, pids, port, proxy, seconds, concurrency, rate=0):
-    cpu0 = benchlib.cpu_seconds(pids)
+    cpu0 = sum(benchlib.thread_cpu_seconds(pid) for pid in pids)
     sources = CLIENT_SOURCES if proxy == "none" else PROXY_SOURCES
     args = ["-s", "greet", "-c", concurrency, "-d", seconds, "--proxy", proxy,
             "--source", sources, f"{HOST}:{port}"]
     if rate:
         args[:0] = ["--rate", rate]
     result = benchlib.run_load(tool, args)
-    cpu = benchlib.cpu_seconds(pids) - cpu0
+    cpu = sum(benchlib.thread_cpu_seconds(pid) for pid in pids) - cpu0
     ok = result["sessions"]["ok"]
     return {"rate": result["sessions"]["per_s"], "cpu_us": cpu / ok * 1e6 if ok else 0,
             "p50": result["latency_ms"].get("greeting", {}).get("p50", 0),
