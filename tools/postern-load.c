@@ -107,6 +107,7 @@ struct seg {
 struct conn {
     int fd;                          /* -1 when the slot is free */
     uint32_t gen;                    /* tells a slot's sessions apart in epoll events */
+    uint32_t events;                 /* what epoll watches on fd: changed only when it must */
     enum phase phase;                /* what the session waits for */
     enum proto proto;
     bool write_shutdown, counted_ready, imap_cont;
@@ -401,7 +402,10 @@ static void set_events(struct conn *c)
                              .data.u64 = (uint64_t)(c - conns) | (uint64_t)c->gen << 32};
     if (c->nsegs || c->phase == PH_CONNECTING)
         ev.events |= EPOLLOUT;
+    if (ev.events == c->events)
+        return; /* a system call saved: the generator shares the cores with the server */
     epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
+    c->events = ev.events;
 }
 
 /* ---- session lifecycle ------------------------------------------------------------------- */
@@ -409,8 +413,7 @@ static void set_events(struct conn *c)
 static void close_conn(struct conn *c, bool retry_later)
 {
     if (c->fd >= 0) {
-        epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
-        close(c->fd);
+        close(c->fd); /* also leaves epoll: descriptors are never duplicated */
         st.open--;
     }
     c->fd = -1;
@@ -566,6 +569,7 @@ static void start_session(struct conn *c)
     struct epoll_event ev = {.events = EPOLLOUT | EPOLLIN | EPOLLRDHUP,
                              .data.u64 = (uint64_t)(c - conns) | (uint64_t)c->gen << 32};
     epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev);
+    c->events = ev.events;
     if (connect(c->fd, (struct sockaddr *)&opt.target, opt.target_len) < 0 &&
         errno != EINPROGRESS)
         session_fail(c, errno == ECONNREFUSED ? "refused" : errno == EADDRNOTAVAIL ? "no_port"
