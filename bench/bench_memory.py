@@ -102,6 +102,8 @@ def main():
                     client_limit=args.connections + 100)),
             ]
             for label, count, make in servers:
+                if count <= 0:
+                    continue  # --others 0: postern alone
                 server = make()
                 try:
                     server.start()

@@ -52,6 +52,8 @@ static void conn_free(void *ctx)
         conn->service->close(conn->session, conn);
     tls_conn_free(conn->tls);
     config_handle_unref(conn->config);
+    if (conn->in)
+        worker_input_buffer_give(conn->worker, conn->in, conn->in_cap);
     free(conn->out.data);
     free(conn);
 }
@@ -183,7 +185,9 @@ static bool flush_output(struct conn *conn)
         conn->bytes_out += (uint64_t)n;
     }
     if (out->sent == out->len) {
-        out->sent = out->len = 0;
+        /* Nothing held for an idle connection, and a large reply's memory goes at once. */
+        free(out->data);
+        *out = (struct out_buffer){0};
         if (conn->stage == STAGE_CLOSING) {
             finish_close(conn);
             return false;
@@ -362,13 +366,37 @@ void conn_peer_closed(struct conn *conn)
     conn_close(conn);
 }
 
+bool conn_input_take(struct conn *conn)
+{
+    if (conn->in)
+        return true;
+    conn->in = worker_input_buffer_take(conn->worker, conn->in_cap);
+    if (conn->in)
+        return true;
+    struct log_line line;
+    conn_log_begin(conn, &line, LOG_ERROR, "out_of_memory");
+    log_uint(&line, "bytes", conn->in_cap);
+    log_end(&line);
+    finish_close(conn);
+    return false;
+}
+
+/* Called when the loop hands control back: an idle connection keeps no input buffer. */
+static void input_settle(struct conn *conn)
+{
+    if (conn->in && conn->in_len == 0) {
+        worker_input_buffer_give(conn->worker, conn->in, conn->in_cap);
+        conn->in = NULL;
+    }
+}
+
 static void read_input(struct conn *conn)
 {
     if (conn->tls) {
         tls_stage_readable(conn);
         return;
     }
-    if (conn->in_len == conn->in_cap)
+    if (conn->in_len == conn->in_cap || !conn_input_take(conn))
         return;
     ssize_t n = recv(conn->watch.fd, conn->in + conn->in_len, conn->in_cap - conn->in_len, 0);
     if (n > 0) {
@@ -406,6 +434,7 @@ static void on_conn_io(struct event_loop *loop, struct io_watch *watch, unsigned
          conn->stage == STAGE_SESSION) &&
         !conn->reading_paused)
         read_input(conn);
+    input_settle(conn);
 }
 
 /* ---- timers: the PROXY deadline, the idle timeout, the closing linger ---- */
@@ -569,14 +598,13 @@ static struct conn *conn_new(struct worker *worker, struct listener *listener, i
     size_t in_cap = CONN_INPUT_CAPACITY;
     if (lc->trusted && config->proxy_max_header > in_cap)
         in_cap = config->proxy_max_header;
-    struct conn *conn = malloc(sizeof *conn + in_cap);
+    struct conn *conn = malloc(sizeof *conn);
     if (!conn) {
         config_handle_unref(handle);
         return NULL;
     }
     memset(conn, 0, sizeof *conn);
     conn->config = handle;
-    conn->in = (uint8_t *)(conn + 1);
     conn->in_cap = in_cap;
     conn->worker = worker;
     conn->listener = listener;
@@ -641,6 +669,7 @@ void conn_accept(struct worker *worker, struct listener *listener, int fd,
          * and no deadline to arm unless the header is still incomplete after this read. */
         if (conn->info.listener->defer_accept) {
             read_input(conn);
+            input_settle(conn);
             if (conn->stage != STAGE_PROXY)
                 return;
         }
@@ -704,6 +733,7 @@ void conn_resume_input(struct conn *conn)
     /* TLS may hold more decrypted input than fit in the buffer before. */
     if (conn->tls && conn->stage == STAGE_SESSION && tls_conn_has_buffered(conn->tls))
         tls_stage_pump(conn);
+    input_settle(conn);
 }
 
 /* ---- STARTTLS, failures ---- */

@@ -16,7 +16,8 @@
 #include "net/event_loop.h"
 #include "net/service.h"
 
-/* Input is read into a fixed buffer; a session with more unconsumed input is refused. */
+/* Input is read into a fixed-size buffer, taken from the worker when bytes are about to be read
+ * and given back once all are consumed; a session with more unconsumed input is refused. */
 #define CONN_INPUT_CAPACITY 4096
 /* Past this much unsent output the core stops reading (a client that never reads replies). */
 #define CONN_OUTPUT_HIGH_WATER (256 * 1024)
@@ -67,8 +68,8 @@ struct conn {
     size_t in_len;                 /* unconsumed bytes in in[] */
     struct out_buffer out;
     struct conn *prev, *next;      /* the worker's list, for shutdown */
-    uint8_t *in;                   /* CONN_INPUT_CAPACITY, or more during the PROXY stage */
-    size_t in_cap;
+    uint8_t *in;                   /* NULL while no input waits (idle); in_cap bytes */
+    size_t in_cap;                 /* CONN_INPUT_CAPACITY, more if a PROXY header may be longer */
 };
 
 /* Called by the worker for an accepted socket and its peer. Takes ownership of fd. */

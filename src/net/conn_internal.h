@@ -4,6 +4,8 @@
 
 #include "net/conn.h"
 
+/* conn->in before bytes are read into it: false (and the connection closed) without memory. */
+bool conn_input_take(struct conn *conn);
 /* Hands conn->in to the current stage. */
 void conn_deliver_input(struct conn *conn);
 /* The peer closed its side (read returned 0 or TLS close_notify). */

@@ -73,6 +73,8 @@ void tls_stage_pump(struct conn *conn)
 {
     if (conn->stage == STAGE_TLS && !step_handshake(conn))
         return;
+    if (conn->stage == STAGE_SESSION && !conn_input_take(conn))
+        return;
     while (conn->stage == STAGE_SESSION && conn->in_len < conn->in_cap &&
            !conn->reading_paused && !conn->input_held) {
         size_t got;

@@ -56,12 +56,35 @@ void worker_conn_added(struct worker *worker, struct conn *conn)
 /* After a burst, glibc keeps the freed connection memory. Giving it back walks the heap, so it
  * waits until the worker has had no connection for a moment, not each time the last one closes
  * (which, at a low concurrency, is nearly every connection). */
+uint8_t *worker_input_buffer_take(struct worker *worker, size_t capacity)
+{
+    if (capacity == CONN_INPUT_CAPACITY && worker->nspare_inputs > 0)
+        return worker->spare_inputs[--worker->nspare_inputs];
+    return malloc(capacity);
+}
+
+void worker_input_buffer_give(struct worker *worker, uint8_t *buffer, size_t capacity)
+{
+    if (capacity == CONN_INPUT_CAPACITY && worker->nspare_inputs < WORKER_SPARE_INPUTS)
+        worker->spare_inputs[worker->nspare_inputs++] = buffer;
+    else
+        free(buffer);
+}
+
+static void free_spare_inputs(struct worker *worker)
+{
+    while (worker->nspare_inputs > 0)
+        free(worker->spare_inputs[--worker->nspare_inputs]);
+}
+
 static void on_trim_timer(struct event_loop *loop, struct timer *timer)
 {
     (void)loop;
     struct worker *worker = container_of(timer, struct worker, trim_timer);
-    if (worker->nconns == 0)
+    if (worker->nconns == 0) {
+        free_spare_inputs(worker);
         malloc_trim(0);
+    }
 }
 
 void worker_conn_removed(struct worker *worker, struct conn *conn)
@@ -228,6 +251,7 @@ static int worker_init(struct worker *worker, struct server_shared *shared, unsi
 
 static void worker_free(struct worker *worker)
 {
+    free_spare_inputs(worker);
     event_loop_free(worker->loop);
     free(worker->accepts);
 }

@@ -50,6 +50,8 @@ struct conn;
 
 /* How long a worker stays without connections before it returns freed memory to the system. */
 #define WORKER_TRIM_DELAY_MS 250
+/* Input buffers a worker keeps for reuse, so that taking one per read costs no malloc. */
+#define WORKER_SPARE_INPUTS 64
 
 struct worker {
     unsigned index;
@@ -65,6 +67,8 @@ struct worker {
     bool draining;
     struct timer drain_timer;
     struct timer trim_timer;       /* returns freed memory once the worker is idle */
+    uint8_t *spare_inputs[WORKER_SPARE_INPUTS]; /* CONN_INPUT_CAPACITY bytes each */
+    unsigned nspare_inputs;
 };
 
 struct worker *workers_start(struct server_shared *shared, unsigned count);
@@ -77,6 +81,9 @@ void workers_join(struct worker *workers, unsigned count);
 /* Called by conn.c when a connection is created and when it is gone. */
 void worker_conn_added(struct worker *worker, struct conn *conn);
 void worker_conn_removed(struct worker *worker, struct conn *conn);
+/* Input buffers of capacity bytes, lent to connections while they have unconsumed input. */
+uint8_t *worker_input_buffer_take(struct worker *worker, size_t capacity);
+void worker_input_buffer_give(struct worker *worker, uint8_t *buffer, size_t capacity);
 /* A draining worker stops once it has no connection and no offloaded job left. */
 void worker_maybe_stop(struct worker *worker);
 
