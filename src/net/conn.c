@@ -85,9 +85,12 @@ void conn_hold(struct conn *conn)
     conn->worker->jobs_in_flight++;
 }
 
+static void settle_buffers(struct conn *conn);
+
 void conn_release(struct conn *conn)
 {
     struct worker *worker = conn->worker;
+    settle_buffers(conn); /* the job's completion ran: the loop gets control back */
     conn->holds--;
     worker->jobs_in_flight--;
     if (conn->holds == 0 && conn->free_pending)
@@ -185,9 +188,7 @@ static bool flush_output(struct conn *conn)
         conn->bytes_out += (uint64_t)n;
     }
     if (out->sent == out->len) {
-        /* Nothing held for an idle connection, and a large reply's memory goes at once. */
-        free(out->data);
-        *out = (struct out_buffer){0};
+        out->sent = out->len = 0;
         if (conn->stage == STAGE_CLOSING) {
             finish_close(conn);
             return false;
@@ -381,12 +382,17 @@ bool conn_input_take(struct conn *conn)
     return false;
 }
 
-/* Called when the loop hands control back: an idle connection keeps no input buffer. */
-static void input_settle(struct conn *conn)
+/* Called when the loop gets control back: an idle connection keeps no buffer. Replies written
+ * within one event share the output buffer; a large reply's memory goes once it is sent. */
+static void settle_buffers(struct conn *conn)
 {
     if (conn->in && conn->in_len == 0) {
         worker_input_buffer_give(conn->worker, conn->in, conn->in_cap);
         conn->in = NULL;
+    }
+    if (conn->out.data && conn->out.len == 0) {
+        free(conn->out.data);
+        conn->out = (struct out_buffer){0};
     }
 }
 
@@ -434,7 +440,7 @@ static void on_conn_io(struct event_loop *loop, struct io_watch *watch, unsigned
          conn->stage == STAGE_SESSION) &&
         !conn->reading_paused)
         read_input(conn);
-    input_settle(conn);
+    settle_buffers(conn);
 }
 
 /* ---- timers: the PROXY deadline, the idle timeout, the closing linger ---- */
@@ -669,7 +675,7 @@ void conn_accept(struct worker *worker, struct listener *listener, int fd,
          * and no deadline to arm unless the header is still incomplete after this read. */
         if (conn->info.listener->defer_accept) {
             read_input(conn);
-            input_settle(conn);
+            settle_buffers(conn);
             if (conn->stage != STAGE_PROXY)
                 return;
         }
@@ -686,6 +692,7 @@ void conn_accept(struct worker *worker, struct listener *listener, int fd,
         return;
     }
     conn_client_known(conn);
+    settle_buffers(conn);
 }
 
 /* ---- the service's timer ---- */
@@ -696,6 +703,7 @@ static void on_session_timer(struct event_loop *loop, struct timer *timer)
     struct conn *conn = container_of(timer, struct conn, session_timer);
     if (conn->stage == STAGE_SESSION && conn->service->timer)
         conn->service->timer(conn->session, conn);
+    settle_buffers(conn);
 }
 
 void conn_session_timer(struct conn *conn, uint64_t delay_ms)
@@ -733,7 +741,6 @@ void conn_resume_input(struct conn *conn)
     /* TLS may hold more decrypted input than fit in the buffer before. */
     if (conn->tls && conn->stage == STAGE_SESSION && tls_conn_has_buffered(conn->tls))
         tls_stage_pump(conn);
-    input_settle(conn);
 }
 
 /* ---- STARTTLS, failures ---- */
