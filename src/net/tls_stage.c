@@ -73,10 +73,10 @@ void tls_stage_pump(struct conn *conn)
 {
     if (conn->stage == STAGE_TLS && !step_handshake(conn))
         return;
-    if (conn->stage == STAGE_SESSION && !conn_input_take(conn))
-        return;
     while (conn->stage == STAGE_SESSION && conn->in_len < conn->in_cap &&
            !conn->reading_paused && !conn->input_held) {
+        if (!conn_input_take(conn))
+            return;
         size_t got;
         enum tls_result r = tls_conn_read(conn->tls, conn->in + conn->in_len,
                                           conn->in_cap - conn->in_len, &got);
