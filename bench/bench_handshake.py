@@ -26,14 +26,14 @@ CLIENT_SOURCES = "127.0.2.1-127.0.2.200"
 
 
 def measure(tool, pids, port, proxy, seconds, concurrency, rate=0):
-    cpu0 = sum(benchlib.thread_cpu_seconds(pid) for pid in pids)
+    cpu0 = benchlib.thread_cpu_seconds(pids)
     sources = CLIENT_SOURCES if proxy == "none" else PROXY_SOURCES
     args = ["-s", "greet", "-c", concurrency, "-d", seconds, "--proxy", proxy,
             "--source", sources, f"{HOST}:{port}"]
     if rate:
         args[:0] = ["--rate", rate]
     result = benchlib.run_load(tool, args)
-    cpu = sum(benchlib.thread_cpu_seconds(pid) for pid in pids) - cpu0
+    cpu = benchlib.thread_cpu_seconds(pids) - cpu0
     ok = result["sessions"]["ok"]
     return {"rate": result["sessions"]["per_s"], "cpu_us": cpu / ok * 1e6 if ok else 0,
             "p50": result["latency_ms"].get("greeting", {}).get("p50", 0),

@@ -9,7 +9,7 @@ run is bounded in time. Timings are printed, never asserted.
     PosternServer(build, config)    a postern process on a generated config
     PostfixServer, DovecotServer    private instances of the Debian packages
     ensure_mail_packages()          installs postfix + dovecot-imapd if missing (apt-get)
-    memory(pids), cpu_seconds(pids), thread_cpu_seconds(pid), process_tree(pid)   from /proc
+    memory(pids), cpu_seconds(pids), thread_cpu_seconds(pids), process_tree(pid)   from /proc
 """
 import json
 import os
@@ -180,21 +180,22 @@ def cpu_seconds(pids):
     return total / tick
 
 
-def thread_cpu_seconds(pid):
-    """CPU time of a process's live threads, to the nanosecond (/proc/PID/task/*/schedstat).
+def thread_cpu_seconds(pids):
+    """CPU time of the processes' live threads, to the nanosecond (/proc/PID/task/*/schedstat).
     /proc/PID/stat counts in 10 ms ticks, which over a short run of a fast server is a percent
     or more of noise; this is for a server whose threads all live through the measurement."""
     total = 0
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return 0.0
-    for tid in tasks:
+    for pid in pids:
         try:
-            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                total += int(f.read().split()[0])
-        except (OSError, IndexError, ValueError):
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
             continue
+        for tid in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    total += int(f.read().split()[0])
+            except (OSError, IndexError, ValueError):
+                continue
     return total / 1e9
 
 
