@@ -24,36 +24,11 @@
 
 #include "store/mailbox.h"
 #include "store/maildir.h"
+#include "sandbox_test_util.h"
 
 #define ACCOUNT "alice"
 #define ERR_LEN MAILBOX_ERROR_MAX
 #define MAX_NAMES 64
-
-struct sandbox {
-    char root[64];      /* mkdtemp'd */
-    char data_dir[128]; /* root/data */
-};
-
-static int setup(void **state)
-{
-    struct sandbox *box = calloc(1, sizeof *box);
-    snprintf(box->root, sizeof box->root, "/tmp/postern-mailbox-XXXXXX");
-    if (!mkdtemp(box->root))
-        return -1;
-    snprintf(box->data_dir, sizeof box->data_dir, "%s/data", box->root);
-    *state = box;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct sandbox *box = *state;
-    char command[256];
-    snprintf(command, sizeof command, "rm -rf '%s'", box->root);
-    int rc = system(command);
-    free(box);
-    return rc == 0 ? 0 : -1;
-}
 
 /* ---- Helpers ---- */
 

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "store/maildir.h"
+#include "sandbox_test_util.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define UNPRIVILEGED_UID 65534 /* nobody */
@@ -32,33 +33,6 @@
 static const char message[] = "Received: from a\nSubject: hi\n\nbody\n";
 
 /* ---- Helpers ---- */
-
-struct sandbox {
-    char root[64];      /* mkdtemp'd */
-    char data_dir[128]; /* root/data: created by the code under test */
-};
-
-static int setup(void **state)
-{
-    struct sandbox *box = calloc(1, sizeof *box);
-    snprintf(box->root, sizeof box->root, "/tmp/postern-maildir-XXXXXX");
-    if (!mkdtemp(box->root))
-        return -1;
-    snprintf(box->data_dir, sizeof box->data_dir, "%s/data", box->root);
-    *state = box;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct sandbox *box = *state;
-    char command[256];
-    snprintf(command, sizeof command, "chmod -R u+rwx '%s' && rm -rf '%s'", box->root,
-             box->root);
-    int rc = system(command);
-    free(box);
-    return rc == 0 ? 0 : -1;
-}
 
 static void path_of(char *out, size_t cap, const struct sandbox *box, const char *account,
                     const char *sub, const char *name)
