@@ -29,6 +29,7 @@ import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -192,6 +193,43 @@ def wait_for_port(host, port, timeout=START_TIMEOUT, proc=None):
         if time.monotonic() >= deadline:
             raise PeerError(f"nothing listens on {host}:{port} after {timeout:g}s")
         time.sleep(0.02)
+
+
+class LineConversation:
+    """A raw line-based conversation (SMTP, IMAP) over a connected socket: what the protocol
+    libraries cannot express. Subclasses read their protocol's replies with line()."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def send(self, data):
+        self.sock.sendall(data if isinstance(data, bytes) else data.encode())
+
+    def line(self, timeout=None):
+        """One line without CRLF; what is left (or None) when the server closed."""
+        if timeout is not None:
+            self.sock.settimeout(timeout)
+        while b"\r\n" not in self.buf:
+            try:
+                chunk = self.sock.recv(65536)
+            except (ConnectionResetError, ssl.SSLError):
+                chunk = b""
+            if not chunk:
+                rest, self.buf = self.buf, b""
+                return rest or None
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
 
 
 def connect_from(src_ip, host, port, timeout=5.0):

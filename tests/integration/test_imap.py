@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from peers import connect_from, free_port, postern_binary
+from peers import LineConversation, connect_from, free_port, postern_binary
 
 HOST = "127.0.0.1"
 PROXY_IP = "127.0.0.1"
@@ -113,42 +113,17 @@ def login(port, user="alice", src="127.0.0.2"):
     return m
 
 
-class Raw:
+class Raw(LineConversation):
     """A raw IMAP conversation (optionally over TLS), for what imaplib cannot express."""
 
     def __init__(self, port, src="127.0.0.2", tls=False):
         sock = connect_from(src, HOST, port, timeout=10)
-        self.sock = tls_context().wrap_socket(sock, server_hostname="mx.postern.test") if tls \
-            else sock
-        self.buf = b""
+        super().__init__(tls_context().wrap_socket(sock, server_hostname="mx.postern.test")
+                         if tls else sock)
         self.greeting = self.line()
 
-    def close(self):
-        self.sock.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def send(self, data):
-        self.sock.sendall(data if isinstance(data, bytes) else data.encode())
-
     def line(self, timeout=10):
-        """One line without CRLF; None when the server closed."""
-        self.sock.settimeout(timeout)
-        while b"\r\n" not in self.buf:
-            try:
-                chunk = self.sock.recv(65536)
-            except (ConnectionResetError, ssl.SSLError):
-                chunk = b""
-            if not chunk:
-                rest, self.buf = self.buf, b""
-                return rest or None
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
+        return super().line(timeout)
 
     def until(self, prefix, timeout=10):
         """Lines up to and including the first one starting with prefix."""

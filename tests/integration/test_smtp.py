@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from peers import connect_from, find_program, free_port
+from peers import LineConversation, connect_from, find_program, free_port
 
 HOST = "127.0.0.1"
 PROXY_IP = "127.0.0.1"
@@ -100,39 +100,20 @@ server {{
 # ---------------------------------------------------------------------------------------------
 # Clients and mailboxes
 
-class Client:
+class Client(LineConversation):
     """A raw SMTP conversation over a socket bound to a chosen source address."""
 
     def __init__(self, port, src="127.0.0.2", timeout=5.0):
-        self.sock = connect_from(src, HOST, port, timeout=timeout)
-        self.buf = b""
+        super().__init__(connect_from(src, HOST, port, timeout=timeout))
         self.greeting = self.reply()
-
-    def close(self):
-        self.sock.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def send(self, data):
-        self.sock.sendall(data if isinstance(data, bytes) else data.encode())
 
     def reply(self):
         """One complete reply (all its lines) as text; '' when the server closed."""
         lines = []
         while True:
-            while b"\r\n" not in self.buf:
-                try:
-                    chunk = self.sock.recv(65536)
-                except ConnectionResetError:
-                    chunk = b""
-                if not chunk:
-                    return "\r\n".join(lines)
-                self.buf += chunk
-            line, self.buf = self.buf.split(b"\r\n", 1)
+            line = self.line()
+            if line is None:
+                return "\r\n".join(lines)
             lines.append(line.decode("utf-8", "replace"))
             if len(line) < 4 or line[3:4] != b"-":
                 return "\r\n".join(lines)
